@@ -1,0 +1,65 @@
+"""Shared fixtures: the full-corpus index is built once per test session, with the real components."""
+
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+from assistant.index import KnowledgeBase, ingest
+from assistant.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "corpus"
+PLAN = "广元市2025年对标改革打造最优营商环境五大专项行动方案.md"
+# Kept between runs so that a second local run re-embeds nothing; CI starts without it.
+EMBEDDING_CACHE = ROOT / ".pytest_cache" / "embeddings.sqlite"
+
+
+@pytest.fixture(autouse=True)
+def _no_env_settings(monkeypatch):
+    """Tests build their settings explicitly; a developer's POLICY_QA_* variables must not leak in."""
+    for name in list(os.environ):
+        if name.startswith("POLICY_QA_"):
+            monkeypatch.delenv(name)
+
+
+def make_settings(index_dir: Path, corpus_dir: Path = CORPUS, **overrides) -> Settings:
+    EMBEDDING_CACHE.parent.mkdir(exist_ok=True)
+    return Settings(
+        _env_file=None,
+        corpus_dir=corpus_dir,
+        index_dir=index_dir,
+        embedding_cache=overrides.pop("embedding_cache", EMBEDDING_CACHE),
+        **overrides,
+    )
+
+
+@pytest.fixture(scope="session")
+def corpus_settings(tmp_path_factory) -> Settings:
+    settings = make_settings(tmp_path_factory.mktemp("corpus-index"))
+    report = ingest(settings)
+    assert report.ok and report.build_id
+    return settings
+
+
+@pytest.fixture(scope="session")
+def kb(corpus_settings) -> KnowledgeBase:
+    return KnowledgeBase(corpus_settings)
+
+
+@pytest.fixture
+def small_corpus(tmp_path) -> Path:
+    """Three real documents: the Guangyuan plan and two short regulations."""
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    for name in (PLAN, "公平竞争审查条例.md", "国务院关于实施公司法注册资本登记管理制度的规定.md"):
+        shutil.copy(CORPUS / name, folder / name)
+    return folder
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
