@@ -1,0 +1,49 @@
+# The two commands a newcomer needs: `make run` and `make test`. Both set everything up on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Debian packages the tests need: CJK fonts to draw the PDF fixture.
+TEST_DEBS := fonts-droid-fallback fonts-dejavu-core
+
+.PHONY: install dev-install index run test bench eval clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+dev-install: $(VENV)/.installed-dev
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	@for deb in $(TEST_DEBS); do dpkg -s $$deb >/dev/null 2>&1 || missing="$$missing $$deb"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	# torch is pinned to the CPU build on these machines; an unpinned torch pulls a multi-GB CUDA build.
+	$(BIN)/python -m pip install -q "torch==2.13.0"
+	$(BIN)/python -m pip install -q -e ".[dev,st]"
+	touch $@
+
+index: install
+	$(BIN)/policy-qa ingest
+
+run: install
+	@test -f index/manifest.json || $(BIN)/policy-qa ingest
+	$(BIN)/python app.py
+
+test: dev-install
+	$(BIN)/python -m pytest
+
+eval: install
+	$(BIN)/policy-qa eval
+
+bench: install
+	$(BIN)/python benchmarks/ingest_and_search.py
+
+clean:
+	rm -rf $(VENV) index .pytest_cache
