@@ -1,10 +1,15 @@
 """广圆享 web app entry: for now a search page over the knowledge base (the chat UI comes with issue 4)."""
 
-import gradio as gr
+import os
 
-from assistant.index import KnowledgeBase, KnowledgeBaseError
-from assistant.retrieval import search
-from assistant.settings import Settings
+# Offline first: Gradio must not phone home with usage analytics.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr  # noqa: E402
+
+from assistant.index import KnowledgeBase, KnowledgeBaseError  # noqa: E402
+from assistant.retrieval import search  # noqa: E402
+from assistant.settings import Settings  # noqa: E402
 
 
 def build_app(settings: Settings) -> gr.Blocks:

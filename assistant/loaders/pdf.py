@@ -1,5 +1,6 @@
 """PDF loader (pypdf): page numbers kept, layout line breaks rejoined, page-number lines dropped."""
 
+import logging
 import re
 from pathlib import Path
 
@@ -10,6 +11,9 @@ from assistant.loaders.base import LoadError, LoadedDocument
 from assistant.loaders.metadata import fill_missing
 from assistant.loaders.repair import join_lines
 from assistant.structure import PARAGRAPH_END, is_heading
+
+# pypdf logs its repairs of damaged files; the loader reports what matters to the user itself.
+logging.getLogger("pypdf").setLevel(logging.ERROR)
 
 PAGE_NUMBER = re.compile(
     r"^\s*(?:[—–\-－]+\s*\d+\s*[—–\-－]+|第\s*\d+\s*页(?:\s*[，,/]?\s*共\s*\d+\s*页)?|\d+\s*/\s*\d+|\d{1,4})\s*$"
