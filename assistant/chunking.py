@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel
 
 from assistant.loaders.base import LoadedDocument
-from assistant.structure import SENTENCE_END, detect_heading
+from assistant.structure import RANK, SENTENCE_END, detect_heading
 
 DUTY_LINE = re.compile(r"^责任单位[:：]")
 # A sentence ends at 。！？； (or a line break), plus any closing quote or bracket right after it.
@@ -83,7 +83,7 @@ def structure_units(doc: LoadedDocument) -> list[_Unit]:
     units = [_Unit(path=[])]
     for line in split_lines(doc.text):
         heading = detect_heading(line.text)
-        in_article = bool(stack) and stack[-1][0] == _article_rank()
+        in_article = bool(stack) and stack[-1][0] == RANK["article"]
         # Inside an article, （一）/1. lines enumerate its items; they are not headings.
         if heading and in_article and heading.kind in ("measure", "item"):
             heading = None
@@ -100,12 +100,6 @@ def structure_units(doc: LoadedDocument) -> list[_Unit]:
             units[-1].lines.append(line)
             units[-1].heading_only = False
     return [unit for unit in units if unit.lines and not unit.heading_only]
-
-
-def _article_rank() -> int:
-    from assistant.structure import RANK
-
-    return RANK["article"]
 
 
 def sentences(line: _Line) -> list[_Line]:

