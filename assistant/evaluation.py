@@ -44,7 +44,7 @@ def distinctive_quotes(item: GoldItem, corpus_dir: Path) -> list[GoldQuote]:
     return quotes or item.gold
 
 
-def first_hit_rank(kb: KnowledgeBase, item: GoldItem, ranked_chunk_ids: list[str], quotes: list[GoldQuote]) -> int | None:
+def first_hit_rank(kb: KnowledgeBase, ranked_chunk_ids: list[str], quotes: list[GoldQuote]) -> int | None:
     for rank, chunk_id in enumerate(ranked_chunk_ids, start=1):
         chunk = kb.chunks[chunk_id]
         if any(chunk.doc_id == q.file and q.quote in chunk.text for q in quotes):
@@ -73,15 +73,15 @@ class ModeResult:
 
 
 def evaluate_retrieval(kb: KnowledgeBase, items: list[GoldItem], modes: tuple[Mode, ...]) -> list[ModeResult]:
+    quotes = {item.id: distinctive_quotes(item, kb.settings.corpus_dir) for item in items}
     results = []
     for mode in modes:
         result = ModeResult(mode)
         for item in items:
-            quotes = distinctive_quotes(item, kb.settings.corpus_dir)
             started = time.perf_counter()
             hits = search(kb, item.question, k=max(KS), mode=mode)
             result.latencies_ms.append((time.perf_counter() - started) * 1000)
-            result.ranks.append(first_hit_rank(kb, item, [h.chunk.chunk_id for h in hits], quotes))
+            result.ranks.append(first_hit_rank(kb, [h.chunk.chunk_id for h in hits], quotes[item.id]))
         results.append(result)
     return results
 
