@@ -104,6 +104,11 @@ def chroma_client(settings: Settings) -> chromadb.ClientAPI:
     return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
 
 
+def collection_names(client: chromadb.ClientAPI) -> list[str]:
+    """Names of all collections (chromadb has returned both names and Collection objects here)."""
+    return sorted(c if isinstance(c, str) else c.name for c in client.list_collections())
+
+
 def manifest_path(settings: Settings) -> Path:
     return settings.index_dir / "manifest.json"
 
@@ -322,8 +327,7 @@ def remove_stale_builds(settings: Settings, client: chromadb.ClientAPI) -> None:
     manifest = read_manifest(settings)
     if manifest is None:
         return
-    for collection in client.list_collections():
-        name = collection if isinstance(collection, str) else collection.name
+    for name in collection_names(client):
         if name.startswith(COLLECTION_PREFIX) and name != manifest.collection:
             client.delete_collection(name)
     builds = settings.index_dir / "builds"

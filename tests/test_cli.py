@@ -5,17 +5,18 @@ import os
 import subprocess
 import sys
 
-from conftest import EMBEDDING_CACHE, PLAN, ROOT
+from conftest import CORPUS, EMBEDDING_CACHE, PLAN, ROOT, make_settings
 
 
-def run(args, settings=None, corpus=None, index=None, cwd=ROOT):
+def run(args, settings):
+    """`python -m assistant ARGS` in a fresh process, configured only by environment variables."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("POLICY_QA_")}
-    if settings is not None:
-        env.update(POLICY_QA_INDEX_DIR=str(settings.index_dir), POLICY_QA_CORPUS_DIR=str(settings.corpus_dir))
-    if index is not None:
-        env.update(POLICY_QA_INDEX_DIR=str(index), POLICY_QA_CORPUS_DIR=str(corpus))
-    env["POLICY_QA_EMBEDDING_CACHE"] = str(EMBEDDING_CACHE)
-    return subprocess.run([sys.executable, "-m", "assistant", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=600)
+    env.update(
+        POLICY_QA_INDEX_DIR=str(settings.index_dir),
+        POLICY_QA_CORPUS_DIR=str(settings.corpus_dir),
+        POLICY_QA_EMBEDDING_CACHE=str(EMBEDDING_CACHE),
+    )
+    return subprocess.run([sys.executable, "-m", "assistant", *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
 
 
 def test_search_json(corpus_settings):
@@ -73,28 +74,28 @@ def test_docs_lists_title_number_date_authority_chunks(corpus_settings):
 
 def test_ingest_prints_a_summary_and_exit_status(tmp_path, small_corpus):
     (small_corpus / "坏文件.pdf").write_bytes(b"not a pdf at all")
-    index = tmp_path / "index"
-    result = run(["ingest", "--no-progress"], corpus=small_corpus, index=index)
+    settings = make_settings(tmp_path / "index", small_corpus)
+    result = run(["ingest", "--no-progress"], settings)
     assert result.returncode == 0, result.stderr
     assert "failed    坏文件.pdf  — 坏文件.pdf: corrupt or unreadable PDF" in result.stdout
     assert f"added     {PLAN}" in result.stdout
     assert "Indexed" in result.stdout and "(3 added, 1 failed)" in result.stdout
 
-    again = run(["ingest", "--no-progress"], corpus=small_corpus, index=index)
+    again = run(["ingest", "--no-progress"], settings)
     assert again.returncode == 0 and "Index is up to date (3 unchanged, 1 failed)." in again.stdout
 
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "空.txt").write_bytes(b"")
     (broken / "x.xlsx").write_bytes(b"PK")
-    nothing = run(["ingest", "--no-progress"], corpus=broken, index=tmp_path / "index2")
+    nothing = run(["ingest", "--no-progress"], make_settings(tmp_path / "index2", broken))
     assert nothing.returncode == 1
     assert "failed    空.txt  — 空.txt: the file is empty" in nothing.stdout
     assert "Nothing could be ingested" in nothing.stderr
 
 
 def test_search_without_index_is_a_clear_error(tmp_path):
-    result = run(["search", "你好"], corpus=ROOT / "corpus", index=tmp_path / "none")
+    result = run(["search", "你好"], make_settings(tmp_path / "none", CORPUS))
     assert result.returncode == 1
     assert "no index in" in result.stderr and "policy-qa ingest" in result.stderr
     assert "Traceback" not in result.stderr

@@ -5,7 +5,7 @@ import uuid
 import pytest
 
 from assistant import lexical
-from assistant.index import KnowledgeBase, KnowledgeBaseError, chroma_client, ingest, read_manifest
+from assistant.index import KnowledgeBase, KnowledgeBaseError, chroma_client, collection_names, ingest, read_manifest
 from assistant.retrieval import search
 from conftest import PLAN, make_settings
 from documents import HTML_PAGE, make_docx, make_pdf, ELECTRICITY
@@ -16,7 +16,7 @@ def statuses(report):
 
 
 def collections(settings):
-    return sorted(c if isinstance(c, str) else c.name for c in chroma_client(settings).list_collections())
+    return collection_names(chroma_client(settings))
 
 
 def test_incremental_ingest_adds_changes_and_removes(tmp_path, small_corpus):

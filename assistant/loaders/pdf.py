@@ -9,7 +9,7 @@ from pypdf.errors import FileNotDecryptedError, PdfReadError
 
 from assistant.loaders.base import LoadError, LoadedDocument
 from assistant.loaders.metadata import fill_missing
-from assistant.loaders.repair import join_lines
+from assistant.loaders.repair import join_separator
 from assistant.structure import PARAGRAPH_END, is_heading
 
 # pypdf logs its repairs of damaged files; the loader reports what matters to the user itself.
@@ -74,14 +74,12 @@ def load_pdf(path: Path) -> LoadedDocument:
     previous: tuple[int, str, int] | None = None
     for number, line, full_width in lines:
         if previous and not ends_paragraph(previous[1], line, previous[2]):
-            if not pages or pages[-1][1] != number:
-                pages.append((len(text), number))
-            text = join_lines(text, line)
-        else:
-            text += "\n\n" if text else ""
-            if not pages or pages[-1][1] != number:
-                pages.append((len(text), number))
-            text += line
+            text += join_separator(text, line)
+        elif text:
+            text += "\n\n"
+        if not pages or pages[-1][1] != number:
+            pages.append((len(text), number))
+        text += line
         previous = (number, line, full_width)
     metadata = reader.metadata or {}
     title = str(metadata.get("/Title") or "").strip()

@@ -35,8 +35,12 @@ def join_broken_paragraphs(text: str) -> str:
     return "\n\n".join(merged)
 
 
-def join_lines(left: str, right: str) -> str:
+def join_separator(left: str, right: str) -> str:
     """Chinese needs no space at a line join; Latin words and numbers do."""
     if left and right and left[-1].isascii() and left[-1].isalnum() and right[0].isascii() and right[0].isalnum():
-        return f"{left} {right}"
-    return left + right
+        return " "
+    return ""
+
+
+def join_lines(left: str, right: str) -> str:
+    return left + join_separator(left, right) + right
