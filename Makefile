@@ -41,6 +41,7 @@ test: dev-install
 
 eval: install
 	$(BIN)/policy-qa eval
+	$(BIN)/policy-qa eval --answers
 
 bench: install
 	$(BIN)/python benchmarks/ingest_and_search.py

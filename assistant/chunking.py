@@ -20,7 +20,7 @@ from assistant.structure import RANK, SENTENCE_END, detect_heading
 
 DUTY_LINE = re.compile(r"^责任单位[:：]")
 # A sentence ends at 。！？； (or a line break), plus any closing quote or bracket right after it.
-_SENTENCE = re.compile(rf"[^{SENTENCE_END}\n]*(?:[{SENTENCE_END}]+[”’」』）)]*|\n+|$)")
+SENTENCE = re.compile(rf"[^{SENTENCE_END}\n]*(?:[{SENTENCE_END}]+[”’」』）)]*|\n+|$)")
 
 
 class Chunk(BaseModel):
@@ -105,7 +105,7 @@ def structure_units(doc: LoadedDocument) -> list[_Unit]:
 def sentences(line: _Line) -> list[_Line]:
     """Split a line between sentences; numbers like 2.8‰ or 1.5万元 contain no sentence mark."""
     pieces = []
-    for match in _SENTENCE.finditer(line.text):
+    for match in SENTENCE.finditer(line.text):
         if match.group(0).strip():
             pieces.append(_Line(line.start + match.start(), line.start + match.end(), match.group(0)))
     return pieces or [line]

@@ -1,4 +1,4 @@
-"""The `policy-qa` command line: ingest documents, list them, search them, evaluate retrieval."""
+"""The `policy-qa` command line: ingest documents, list them, search them, ask questions, chat, evaluate."""
 
 import json
 import sys
@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from assistant.answer import MODES as ANSWER_MODES
+from assistant.answer import Answer, Assistant, AssistantError, Message
 from assistant.embeddings import EmbeddingError
 from assistant.index import KnowledgeBase, KnowledgeBaseError, ingest
 from assistant.retrieval import MODES, SearchFilters, SearchHit, search
@@ -144,21 +146,128 @@ def search_command(question, k, mode, doc_ids, level, region, as_json, input_fil
         print_hits(question, hits)
 
 
+def open_assistant(settings: Settings) -> Assistant:
+    return Assistant(settings, open_kb(settings))
+
+
+def print_sources(answer: Answer) -> None:
+    if answer.notice:
+        click.echo(f"\n注意：{answer.notice}")
+    if answer.citations:
+        click.echo("\n来源：")
+    for c in answer.citations:
+        where = "  ".join(part for part in (c.doc_number, c.section, f"第{c.page}页" if c.page else "") if part)
+        click.echo(f"[{c.n}] 《{c.doc_title}》" + (f"  {where}" if where else ""))
+        click.echo(f"    “{c.quote}”")
+
+
+def stream_answer(assistant: Assistant, question: str, history: list[Message], mode: str) -> Answer:
+    """Print the answer as it is generated; if checking changed it, print the checked version after it."""
+    streamed: list[str] = []
+    for event in assistant.stream(question, history, mode):
+        if event.kind == "token":
+            streamed.append(event.text)
+            click.echo(event.text, nl=False)
+        elif event.kind == "reset":
+            streamed.clear()
+            click.echo("\n（语言模型中断，以下改为从条款中摘录的回答）")
+        elif event.answer is not None:
+            if "".join(streamed).strip() != event.answer.answer:
+                click.echo("\n\n核对引用后的回答：\n" + event.answer.answer, nl=False)
+            click.echo()
+            print_sources(event.answer)
+            return event.answer
+    raise AssertionError("stream() always ends with an answer")
+
+
+@cli.command("ask")
+@click.argument("question", required=False)
+@click.option("--mode", type=click.Choice(ANSWER_MODES), default="auto", show_default=True,
+              help="llm: the language model; extractive: quote the clauses; auto: llm when one is configured.")
+@click.option("--json", "as_json", is_flag=True, help="Print the answer as one JSON object.")
+@click.option("--input", "input_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help='JSON lines {"question": ..., "id": ...}; prints one JSON answer per line.')
+def ask_command(question, mode, as_json, input_file) -> None:
+    """Answer QUESTION from the policy documents, citing the clauses it rests on."""
+    if not question and not input_file:
+        raise click.UsageError("give a QUESTION or --input FILE.jsonl")
+    assistant = open_assistant(Settings())
+    try:
+        if input_file:
+            for item in read_questions(input_file):
+                try:
+                    out = {"id": item.get("id"), **assistant.ask(item["question"], mode=mode).model_dump()}
+                except AssistantError as error:
+                    out = {"id": item.get("id"), "question": item["question"], "error": str(error)}
+                click.echo(json.dumps(out, ensure_ascii=False))
+        elif as_json:
+            click.echo(json.dumps(assistant.ask(question, mode=mode).model_dump(), ensure_ascii=False, indent=2))
+        else:
+            stream_answer(assistant, question, [], mode)
+    except AssistantError as error:
+        raise click.ClickException(str(error)) from None
+
+
+@cli.command("chat")
+@click.option("--mode", type=click.Choice(ANSWER_MODES), default="auto", show_default=True)
+def chat_command(mode: str) -> None:
+    """An interactive session: follow-up questions are understood in the context of the conversation."""
+    assistant = open_assistant(Settings())
+    history: list[Message] = []
+    click.echo("广圆享政策问答。输入问题后回车；输入“新话题”清空对话，输入“退出”或按 Ctrl-D 结束。")
+    while True:
+        try:
+            question = click.prompt("\n问", prompt_suffix="：", default="", show_default=False).strip()
+        except (EOFError, click.Abort):
+            click.echo()
+            return
+        if question in ("退出", "exit", "quit"):
+            return
+        if question in ("新话题", "reset"):
+            history.clear()
+            continue
+        if not question:
+            continue
+        try:
+            answer = stream_answer(assistant, question, history, mode)
+        except AssistantError as error:
+            click.echo(f"错误：{error}", err=True)
+            continue
+        history += [Message(role="user", content=question), Message(role="assistant", content=answer.answer)]
+
+
 @cli.command("eval")
 @click.option("--set", "gold_set", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=Path("eval/retrieval.jsonl"), show_default=True)
-@click.option("--mode", "modes", type=click.Choice(MODES), multiple=True, help="Modes to compare (default: all).")
+              help="Gold questions (default: eval/retrieval.jsonl, or eval/answers.jsonl with --answers).")
+@click.option("--mode", "modes", type=click.Choice(MODES), multiple=True, help="Search modes to compare (default: all).")
+@click.option("--answers", is_flag=True, help="Measure answers (key facts, refusals, citations) instead of retrieval.")
+@click.option("--answer-mode", type=click.Choice(ANSWER_MODES), default="auto", show_default=True)
 @click.option("--json", "as_json", is_flag=True)
-def eval_command(gold_set: Path, modes: tuple[str, ...], as_json: bool) -> None:
-    """Measure retrieval (hit@k, MRR) on a gold question set."""
-    from assistant.evaluation import evaluate_retrieval, load_gold, markdown_table
+def eval_command(gold_set: Path | None, modes: tuple[str, ...], answers: bool, answer_mode: str, as_json: bool) -> None:
+    """Measure retrieval (hit@k, MRR) or, with --answers, answer accuracy on a gold question set."""
+    from assistant.evaluation import answer_table, evaluate_answers, evaluate_retrieval, load_gold, markdown_table
 
-    kb = open_kb(Settings())
-    results = evaluate_retrieval(kb, load_gold(gold_set), modes or MODES)
+    settings = Settings()
+    if not answers:
+        kb = open_kb(settings)
+        results = evaluate_retrieval(kb, load_gold(gold_set or Path("eval/retrieval.jsonl")), modes or MODES)
+        click.echo(json.dumps([r.summary() for r in results], ensure_ascii=False, indent=2) if as_json else markdown_table(results))
+        return
+    items = load_gold(gold_set or Path("eval/answers.jsonl"))
+    try:
+        report = evaluate_answers(open_assistant(settings), items, answer_mode)
+    except AssistantError as error:
+        raise click.ClickException(str(error)) from None
     if as_json:
-        click.echo(json.dumps([r.summary() for r in results], ensure_ascii=False, indent=2))
-    else:
-        click.echo(markdown_table(results))
+        click.echo(json.dumps(report.summary(), ensure_ascii=False, indent=2))
+        return
+    click.echo(answer_table(report))
+    wrong = [o for o in report.outcomes if not o.correct]
+    if wrong:
+        click.echo(f"\n{len(wrong)} wrong:")
+    for o in wrong:
+        why = "refused" if o.refused else ("answered" if not o.item.answerable else "missing " + " / ".join("|".join(g) for g in o.missing))
+        click.echo(f"  {o.item.id} [{o.item.type}] {o.item.question}  — {why}")
 
 
 def main() -> None:

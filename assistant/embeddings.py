@@ -9,6 +9,7 @@ import hashlib
 import importlib.util
 import os
 import sqlite3
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +96,8 @@ class CachedEmbeddings(Embeddings):
         self.misses = 0
         cache_path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(cache_path, check_same_thread=False)
+        # One connection shared by the threads of a server: each lookup-and-store runs alone.
+        self._lock = threading.Lock()
         self._db.execute("CREATE TABLE IF NOT EXISTS vectors (model TEXT, hash TEXT, vector BLOB, PRIMARY KEY (model, hash))")
 
     def _lookup(self, keys: list[str]) -> dict[str, list[float]]:
@@ -109,6 +112,10 @@ class CachedEmbeddings(Embeddings):
         return found
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        with self._lock:
+            return self._embed_documents(texts)
+
+    def _embed_documents(self, texts: list[str]) -> list[list[float]]:
         keys = [hashlib.sha256(text.encode("utf-8")).hexdigest() for text in texts]
         cached = self._lookup(keys)
         missing = sorted({key: text for key, text in zip(keys, texts) if key not in cached}.items())

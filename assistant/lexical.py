@@ -63,6 +63,18 @@ class LexicalIndex:
     def _vocab(self) -> dict:
         return self.model.vocab_dict
 
+    @cached_property
+    def _idf(self) -> np.ndarray:
+        # bm25s keeps its scores as a CSC matrix with one column per token: a column's length is the token's document frequency.
+        df = np.diff(self.model.scores["indptr"])
+        n = len(self.ids)
+        return np.log(1.0 + (n - df + 0.5) / (df + 0.5))
+
+    def idf(self, token: str) -> float:
+        """How rare a token is in the corpus; unknown tokens count as the rarest."""
+        column = self._vocab.get(token)
+        return float(self._idf[column]) if column is not None else float(self._idf.max())
+
     def scores(self, query: str) -> np.ndarray:
         tokens = [t for t in self.tokenizer(query) if t in self._vocab]
         if not tokens:

@@ -3,12 +3,15 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+DEEPSEEK_BASE_URL = "https://api.deepseek.com"
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="POLICY_QA_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="POLICY_QA_", env_file=".env", extra="ignore", populate_by_name=True)
 
     corpus_dir: Path = Path("corpus")
     index_dir: Path = Path("index")
@@ -33,9 +36,26 @@ class Settings(BaseSettings):
     chroma_host: str | None = None
     chroma_port: int = 8000
 
+    # Any OpenAI-compatible chat endpoint; DeepSeek by default. The key is also read from DEEPSEEK_API_KEY.
+    llm_base_url: str = DEEPSEEK_BASE_URL
+    llm_model: str = "deepseek-chat"
+    llm_api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("POLICY_QA_LLM_API_KEY", "DEEPSEEK_API_KEY"))
+    llm_timeout: float = Field(60.0, gt=0)  # seconds per request, also between streamed tokens
+    llm_max_retries: int = Field(2, ge=0, le=10)  # for connection errors, timeouts, 429 and 5xx, with backoff
+    llm_temperature: float = Field(0.1, ge=0.0, le=2.0)
+
+    # Extractive answers refuse when the best sentence's evidence score is below this; calibrated on
+    # eval/answers.jsonl (see README "Answers").
+    refusal_threshold: float = Field(0.38, ge=0.0, le=1.0)
+
     host: str = "127.0.0.1"
     port: int = 7860
 
     @property
     def embedding_cache_path(self) -> Path:
         return self.embedding_cache or self.index_dir / "embeddings.sqlite"
+
+    @property
+    def llm_configured(self) -> bool:
+        """A key is set, or the endpoint was moved off DeepSeek (local servers often need no key)."""
+        return self.llm_api_key is not None or self.llm_base_url != DEEPSEEK_BASE_URL

@@ -19,9 +19,9 @@ EMBEDDING_CACHE = ROOT / ".pytest_cache" / "embeddings.sqlite"
 
 @pytest.fixture(autouse=True)
 def _no_env_settings(monkeypatch):
-    """Tests build their settings explicitly; a developer's POLICY_QA_* variables must not leak in."""
+    """Tests build their settings explicitly; a developer's POLICY_QA_* variables or key must not leak in."""
     for name in list(os.environ):
-        if name.startswith("POLICY_QA_"):
+        if name.startswith("POLICY_QA_") or name == "DEEPSEEK_API_KEY":
             monkeypatch.delenv(name)
 
 

@@ -8,15 +8,18 @@ import sys
 from conftest import CORPUS, EMBEDDING_CACHE, PLAN, ROOT, make_settings
 
 
-def run(args, settings):
+def run(args, settings, stdin=None, **env_overrides):
     """`python -m assistant ARGS` in a fresh process, configured only by environment variables."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POLICY_QA_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POLICY_QA_") and k != "DEEPSEEK_API_KEY"}
     env.update(
         POLICY_QA_INDEX_DIR=str(settings.index_dir),
         POLICY_QA_CORPUS_DIR=str(settings.corpus_dir),
         POLICY_QA_EMBEDDING_CACHE=str(EMBEDDING_CACHE),
+        **env_overrides,
     )
-    return subprocess.run([sys.executable, "-m", "assistant", *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "assistant", *args], input=stdin, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600
+    )
 
 
 def test_search_json(corpus_settings):
@@ -99,3 +102,59 @@ def test_search_without_index_is_a_clear_error(tmp_path):
     assert result.returncode == 1
     assert "no index in" in result.stderr and "policy-qa ingest" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_ask_json_extractive(corpus_settings):
+    result = run(["ask", "我们是小微企业，用电接入要自己出钱吗？", "--json"], corpus_settings)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert set(out) >= {"question", "answer", "mode", "refused", "citations", "retrieved", "notice", "timings_ms"}
+    assert out["mode"] == "extractive" and out["refused"] is False and out["notice"] is None
+    assert "160千瓦及以下" in out["answer"]
+    citation = out["citations"][0]
+    assert set(citation) >= {"n", "chunk_id", "doc_id", "doc_title", "doc_number", "section", "page", "quote"}
+    assert f"[{citation['n']}]" in out["answer"] and citation["quote"] in (CORPUS / citation["doc_id"]).read_text(encoding="utf-8")
+    assert set(out["retrieved"][0]) >= {"chunk_id", "doc_title", "section", "text", "score"}
+
+
+def test_ask_batch_echoes_ids_and_reports_bad_lines(corpus_settings, tmp_path):
+    questions = tmp_path / "questions.jsonl"
+    lines = [{"id": "a", "question": "电子保函费率是多少？"}, {"id": "b", "question": "  "}, {"id": 3, "question": "失业保险金最长领多久？"}]
+    questions.write_text("\n".join(json.dumps(q, ensure_ascii=False) for q in lines) + "\n", encoding="utf-8")
+    result = run(["ask", "--input", str(questions)], corpus_settings)
+    assert result.returncode == 0, result.stderr
+    first, second, third = [json.loads(line) for line in result.stdout.splitlines()]
+    assert first["id"] == "a" and "2.8‰" in first["answer"]
+    assert second["id"] == "b" and "empty" in second["error"]
+    assert third["id"] == 3 and "失业保险条例" in {c["doc_title"] for c in third["citations"]}
+
+
+def test_ask_streams_llm_answer_with_sources(corpus_settings):
+    from fake_llm import FakeChatServer, Reply, passage_number
+
+    server = FakeChatServer().start()
+    try:
+        server.script(Reply(lambda r: f"保函费率不高于2.8‰[{passage_number(r, '保函费率不高于2.8‰')}]，并逐步降低至2‰[99]。"))
+        result = run(["ask", "电子保函费率是多少？"], corpus_settings, POLICY_QA_LLM_BASE_URL=server.base_url, DEEPSEEK_API_KEY="sk-cli-secret")
+    finally:
+        server.stop()
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert server.requests and server.requests[0]["stream"] is True
+    # The streamed text first, then the checked version without the invented [99], then the sources.
+    assert out.index("[99]") < out.index("核对引用后的回答") < out.index("来源：")
+    assert "已删除不存在的引用 [99]" in out and "《广元市2025年对标改革打造最优营商环境五大专项行动方案》" in out
+    assert "sk-cli-secret" not in out + result.stderr
+
+
+def test_ask_llm_mode_without_model_explains(corpus_settings):
+    result = run(["ask", "电子保函费率是多少？", "--mode", "llm"], corpus_settings)
+    assert result.returncode == 1 and "POLICY_QA_LLM_API_KEY" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_chat_understands_follow_ups(corpus_settings):
+    result = run(["chat"], corpus_settings, stdin="电子保函的费率是多少？\n以后还会降吗？\n退出\n")
+    assert result.returncode == 0, result.stderr
+    first, second = result.stdout.split("问：")[1:3]
+    assert "2.8‰" in first and "来源：" in first
+    assert "逐步降低至2‰" in second
