@@ -185,6 +185,8 @@ class Assistant:
                         yield AnswerEvent("token", text=piece["answer"])
             except Exception as error:  # noqa: BLE001 — see _standalone
                 failure = self._log_failure("answer", error)
+            if failure is None and not "".join(streamed).strip():
+                failure = "返回了空回答"
         hits = hits_from_documents(self.kb, documents) if documents is not None else None
         if failure is not None:
             if streamed:

@@ -12,11 +12,13 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel
 
 from assistant.chunking import DUTY_LINE, SENTENCE, Chunk
-from assistant.structure import SENTENCE_END
+from assistant.structure import SENTENCE_END, detect_heading
 
-# [1]  [1,2]  [1、2]  【1】  ［1］ — models write all of these.
-MARKER = re.compile(r"[\[【［]\s*(\d{1,3}(?:\s*[,，、]\s*\d{1,3})*)\s*[\]】］]")
+# [1]  [1,2]  [1、2]  [1-3]  【1】  ［1］ — models write all of these.
+MARKER = re.compile(r"[\[【［]\s*(\d{1,3}(?:\s*[,，、\-–~～]\s*\d{1,3})*)\s*[\]】］]")
+_RANGE = re.compile(r"(\d+)\s*[\-–~～]\s*(\d+)")
 _CLAIM_END = SENTENCE_END + "\n"
+CLAUSE_MARKS = SENTENCE_END + "，,：:"
 # A figure as policy texts write it: 2.8‰, 90%, 1.5万元, 160千瓦. List numbering ("1.", "2、") is not one.
 NUMBER = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)(?![.、．]\D|\d)")
 _BIGRAM_SKIP = re.compile(r"[\s，。、；：！？,.;:!?“”\"'（）()《》\[\]【】]")
@@ -86,6 +88,14 @@ def sentence_spans(chunk: Chunk) -> list[Span]:
     return spans
 
 
+def says_little(span: Span) -> bool:
+    """Headings, and lines without any punctuation (letterheads, titles, signatures, dates) support nothing alone."""
+    heading = detect_heading(span.text)
+    if heading is not None and len(span.text) <= len(heading.label) + 2:
+        return True
+    return not any(mark in span.text for mark in CLAUSE_MARKS)
+
+
 def bigrams(text: str) -> set[str]:
     text = _BIGRAM_SKIP.sub(" ", text)
     return {text[i : i + 2] for i in range(len(text) - 1) if " " not in text[i : i + 2]}
@@ -101,14 +111,27 @@ def support(sentence: str, claim: str) -> float:
 
 
 def best_span(chunk: Chunk, claim: str) -> Span:
-    spans = sentence_spans(chunk) or [Span(chunk, 0, len(chunk.text))]
+    spans = [span for span in sentence_spans(chunk) if not says_little(span)] or sentence_spans(chunk)
+    spans = spans or [Span(chunk, 0, len(chunk.text))]
     # max() keeps the first of equals, i.e. the earliest sentence.
     return max(spans, key=lambda span: support(span.text, claim))
 
 
+def marker_numbers(inside: str) -> list[int]:
+    """"1, 2" → [1, 2]; "1-3" → [1, 2, 3] (a range of at most 20, so a stray "1-999" stays small)."""
+    numbers: list[int] = []
+    for part in re.split(r"\s*[,，、]\s*", inside):
+        span = _RANGE.fullmatch(part)
+        if span and 0 < int(span.group(2)) - int(span.group(1)) <= 20:
+            numbers += range(int(span.group(1)), int(span.group(2)) + 1)
+        else:
+            numbers += [int(n) for n in re.findall(r"\d+", part)]
+    return numbers
+
+
 def normalise_markers(answer: str) -> str:
-    """`[1,2]` and `【1】` become `[1][2]` and `[1]`, the one form the rest of the code reads."""
-    return MARKER.sub(lambda m: "".join(f"[{n}]" for n in re.findall(r"\d+", m.group(1))), answer)
+    """`[1,2]`, `[1-2]` and `【1】` become `[1][2]` and `[1]`, the one form the rest of the code reads."""
+    return MARKER.sub(lambda m: "".join(f"[{n}]" for n in marker_numbers(m.group(1))), answer)
 
 
 def claim_before(answer: str, position: int) -> str:
@@ -138,7 +161,7 @@ def verify(answer: str, passages: list[Chunk]) -> Verified:
     result = Verified(answer="")
     numbers: dict[tuple[str, int], int] = {}  # (chunk id, quote start) -> final citation number
     pieces, last = [], 0
-    for match in re.finditer(r"\[(\d+)\]", answer):
+    for match in re.finditer(r"\[(\d{1,3})\]", answer):  # [2019] in 国发[2019]7号 is no marker
         pieces.append(answer[last : match.start()])
         last = match.end()
         n = int(match.group(1))
@@ -162,8 +185,12 @@ def verify(answer: str, passages: list[Chunk]) -> Verified:
 def figures_without_source(answer: str, citations: list[Citation], passages: list[Chunk]) -> list[str]:
     """Figures of the answer that its sources do not hold: a cited sentence is checked against the chunks it
     cites; an uncited one against the quotes of the whole answer, the only text that was verified."""
-    chunk_text = {c.n: next(p.text for p in passages if p.chunk_id == c.chunk_id) for c in citations}
-    quotes = [c.quote for c in citations]
+    # The prompt showed each passage with its title, 文号 and section: figures from those are sourced too.
+    chunk_text = {
+        c.n: next(f"{p.doc_title} {p.doc_number} {p.section} {p.text} {p.duty}" for p in passages if p.chunk_id == c.chunk_id)
+        for c in citations
+    }
+    quotes = [f"{c.doc_title} {c.doc_number} {c.section} {c.quote}" for c in citations]
     missing: list[str] = []
     # A sentence keeps the markers written right after its 。
     for sentence in re.findall(rf"[^{_CLAIM_END}]*[{_CLAIM_END}]*(?:\s*\[\d+\])*", answer):

@@ -206,6 +206,12 @@ def ask_command(question, mode, as_json, input_file) -> None:
             stream_answer(assistant, question, [], mode)
     except AssistantError as error:
         raise click.ClickException(str(error)) from None
+    except Exception as error:  # noqa: BLE001 — e.g. a read-only or locked index folder: a message, not a traceback
+        raise click.ClickException(unexpected(error)) from None
+
+
+def unexpected(error: Exception) -> str:
+    return f"could not answer ({type(error).__name__}: {error}); check that the index folder is readable and writable"
 
 
 @cli.command("chat")
@@ -232,6 +238,9 @@ def chat_command(mode: str) -> None:
             answer = stream_answer(assistant, question, history, mode)
         except AssistantError as error:
             click.echo(f"错误：{error}", err=True)
+            continue
+        except Exception as error:  # noqa: BLE001 — keep the session alive
+            click.echo(f"错误：{unexpected(error)}", err=True)
             continue
         history += [Message(role="user", content=question), Message(role="assistant", content=answer.answer)]
 

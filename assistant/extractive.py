@@ -15,12 +15,10 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from assistant.chunking import DUTY_LINE, Chunk
-from assistant.citations import Citation, Span, sentence_spans
+from assistant.citations import Citation, Span, says_little, sentence_spans
 from assistant.index import KnowledgeBase
 from assistant.retrieval import SearchHit
-from assistant.structure import SENTENCE_END, detect_heading
 
-CLAUSE_MARKS = SENTENCE_END + "，,：:"
 
 REFUSAL = "现有政策条款中没有找到能直接回答这个问题的规定。"
 OWNER_QUESTION = re.compile(r"谁|哪个部门|哪些部门|哪个单位|哪家单位|什么部门|牵头|负责|找哪|主管|配合")
@@ -112,14 +110,6 @@ def split_duty(duty: str) -> tuple[str, str]:
     return lead.strip(), cooperating.strip()
 
 
-def says_little(span: Span) -> bool:
-    """Headings, and lines without any punctuation (letterheads, titles, signatures, dates) answer nothing alone."""
-    heading = detect_heading(span.text)
-    if heading is not None and len(span.text) <= len(heading.label) + 2:
-        return True
-    return not any(mark in span.text for mark in CLAUSE_MARKS)
-
-
 class Extractor:
     def __init__(self, kb: KnowledgeBase, embedder: Embeddings):
         self.kb = kb
@@ -167,7 +157,7 @@ class Extractor:
         lines, citations = self.quote_lines(chosen)
         answer = "根据现有政策条款：\n" + "\n".join(lines)
         if kind == "owner":
-            answer += self.owner_line(chosen, citations)
+            answer += self.owner_line(chosen, citations, hits)
         return ExtractiveAnswer(answer, citations, False, best)
 
     @staticmethod
@@ -224,10 +214,11 @@ class Extractor:
         citations = [e.span.citation(n) for n, e in enumerate(chosen, start=1)]
         return [f"{c.n}. {c.quote}[{c.n}]" for c in citations], citations
 
-    def owner_line(self, chosen: list[Evidence], citations: list[Citation]) -> str:
+    def owner_line(self, chosen: list[Evidence], citations: list[Citation], hits: list[SearchHit]) -> str:
         """The lead and cooperating units of the measure the best sentence belongs to, quoted from its 责任单位 line."""
-        best = max(chosen, key=lambda e: e.score).span.chunk
-        span = self.duty_span(best)
+        # The best sentence's measure first; a law article has no 责任单位 line, so then the next chunk that has one.
+        chunks = [e.span.chunk for e in sorted(chosen, key=lambda e: -e.score)] + [h.chunk for h in hits]
+        span = next((s for s in map(self.duty_span, chunks) if s is not None), None)
         if span is None:
             return ""
         lead, cooperating = split_duty(span.text)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from assistant.index import KnowledgeBase, ingest
+from assistant.loaders import load_file
 from assistant.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,3 +64,10 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def assert_verbatim(answer) -> None:
+    """Each quote is the document's own text at the offsets the citation gives (the loader's text, in
+    which a paragraph broken across lines or pages is joined again)."""
+    for citation in answer.citations:
+        assert load_file(CORPUS / citation.doc_id).text[citation.start : citation.end] == citation.quote

@@ -7,8 +7,7 @@ from fake_llm import FakeChatServer, Malformed, Reply, Status, passage_number
 
 from assistant.answer import Assistant, Message
 from assistant.extractive import REFUSAL
-from assistant.loaders import load_file
-from conftest import CORPUS, make_settings
+from conftest import assert_verbatim, make_settings
 
 SECRET = "sk-test-9f8e7d6c5b4a"
 QUESTION = "我们投标时用电子保函，保函费率最高能收多少？"
@@ -36,13 +35,6 @@ def assistant(server, kb, tmp_path_factory) -> Assistant:
 def faithful(request: dict) -> str:
     """What a well-behaved model answers to QUESTION: the figures of the passage that holds them, cited."""
     return f"保函费率保持不高于2.8‰，并将逐步降低至2‰[{passage_number(request, '保函费率不高于2.8‰')}]。"
-
-
-def assert_verbatim(answer) -> None:
-    """Each quote is the document's own text at the offsets the citation gives (the loader's text, in
-    which a paragraph broken across lines or pages is joined again)."""
-    for citation in answer.citations:
-        assert load_file(CORPUS / citation.doc_id).text[citation.start : citation.end] == citation.quote
 
 
 def test_streams_tokens_and_verifies_citations(server, assistant):
@@ -114,6 +106,12 @@ def test_persistent_failure_falls_back_to_extractive(server, assistant, step, re
     assert answer.mode == "extractive" and "语言模型暂时不可用" in answer.notice and reason in answer.notice
     assert "2.8‰" in answer.answer and answer.citations
     assert_verbatim(answer)
+
+
+def test_empty_reply_falls_back(server, assistant):
+    server.script(Reply(""))
+    answer = assistant.ask(QUESTION)
+    assert answer.mode == "extractive" and "空回答" in answer.notice and "2.8‰" in answer.answer
 
 
 def test_malformed_stream_withdraws_streamed_text(server, assistant):
