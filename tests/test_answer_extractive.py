@@ -34,12 +34,12 @@ def test_gold_answer_set_is_valid():
 
 
 def test_extractive_answers_on_the_gold_set(assistant):
-    """Measured: key facts 0.854, refusal precision 1.0 and recall 0.769; held a little below."""
+    """Measured: key facts 0.875, refusal precision 1.0 and recall 0.769; held a little below."""
     report = evaluate_answers(assistant, load_gold(ANSWERS), "extractive")
     summary = report.summary()
     assert report.mode == "extractive" and summary["questions"] >= 50
     assert summary["verbatim_quotes"] == 1.0 and summary["citations"] > summary["questions"]
-    assert summary["key_fact_accuracy"] >= 0.8
+    assert summary["key_fact_accuracy"] >= 0.85
     assert summary["refusal_precision"] >= 0.9 and summary["refusal_recall"] >= 0.7
     assert summary["false_refusal_rate"] <= 0.05
 
