@@ -2,8 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# Debian packages the tests need: CJK fonts to draw the PDF fixture.
-TEST_DEBS := fonts-droid-fallback fonts-dejavu-core
+# Fonts for the PDF fixtures; Chromium for the browser tests (Playwright drives it, downloads no browser).
+TEST_DEBS := fonts-droid-fallback fonts-dejavu-core chromium
 
 .PHONY: install dev-install index run test bench eval clean
 

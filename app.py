@@ -1,43 +1,40 @@
-"""广圆享 web app entry: for now a search page over the knowledge base (the chat UI comes with issue 4)."""
+"""广圆享 web app entry: one server with the Gradio app at / and the JSON API under /api (docs at /docs).
 
+    python app.py            # or: make run
+"""
+
+import logging
 import os
 
 # Offline first: Gradio must not phone home with usage analytics.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
+import uvicorn  # noqa: E402
+from fastapi import FastAPI  # noqa: E402
 
-from assistant.index import KnowledgeBase, KnowledgeBaseError  # noqa: E402
-from assistant.retrieval import search  # noqa: E402
+from assistant.api import create_api  # noqa: E402
+from assistant.service import Service  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
+from assistant.ui import CSS, build_ui  # noqa: E402
 
 
-def build_app(settings: Settings) -> gr.Blocks:
-    try:
-        kb: KnowledgeBase | None = KnowledgeBase(settings)
-        problem = ""
-    except KnowledgeBaseError as error:
-        kb, problem = None, str(error)
+def create_app(settings: Settings) -> FastAPI:
+    service = Service(settings)
+    api = create_api(service)
+    ui = build_ui(service).queue(default_concurrency_limit=settings.concurrency_limit)
+    return gr.mount_gradio_app(
+        api, ui, path="/", css=CSS, max_file_size=int(settings.max_upload_mb * 1_000_000), footer_links=["api"],
+    )
 
-    def run_search(question: str) -> list[list]:
-        if kb is None or not question.strip():
-            return []
-        return [
-            [h.rank, h.chunk.doc_title, h.chunk.doc_number, h.chunk.section, h.chunk.text]
-            for h in search(kb, question, settings.top_k)
-        ]
 
-    with gr.Blocks(title="广圆享 政策智能问答") as app:
-        gr.Markdown("# 广圆享 · 惠企政策检索\n输入问题，查找相关政策条款（智能问答界面即将上线）。")
-        if problem:
-            gr.Markdown(f"**索引不可用：** {problem}")
-        question = gr.Textbox(label="您的问题", placeholder="例如：我们是小微企业，用电接入要自己出钱吗？")
-        results = gr.Dataframe(headers=["排名", "文件", "文号", "章节", "条款原文"], wrap=True)
-        question.submit(run_search, question, results)
-        gr.Button("检索", variant="primary").click(run_search, question, results)
-    return app
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings()
+    app = create_app(settings)
+    print(f"广圆享 running at http://{settings.host}:{settings.port}/  (API docs: /docs)", flush=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
 
 
 if __name__ == "__main__":
-    settings = Settings()
-    build_app(settings).launch(server_name=settings.host, server_port=settings.port)
+    main()

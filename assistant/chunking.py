@@ -94,8 +94,9 @@ def structure_units(doc: LoadedDocument) -> list[_Unit]:
                 stack.pop()
             stack.append((heading.rank, heading.label))
             units.append(_Unit(path=[label for _, label in stack], lines=[line]))
-            # "（五）降低招投标交易成本。严格实行…" carries its body on the heading line.
-            units[-1].heading_only = len(line.text) <= len(heading.label) + 2
+            # "（五）降低招投标交易成本。严格实行…" carries its body on the heading line, and
+            # "一、对新建冷链仓储的企业，按投资额的10%给予补助。" is a clause numbered like a heading.
+            units[-1].heading_only = len(line.text) <= len(heading.label) + 2 and "，" not in line.text
         else:
             units[-1].lines.append(line)
             units[-1].heading_only = False

@@ -70,23 +70,6 @@ def docs_command(as_json: bool) -> None:
     click.echo(f"{len(kb.documents)} documents, {sum(d.chunks for d in kb.documents)} chunks.")
 
 
-def hit_json(hit: SearchHit) -> dict:
-    c = hit.chunk
-    return {
-        "rank": hit.rank,
-        "chunk_id": c.chunk_id,
-        "doc_id": c.doc_id,
-        "doc_title": c.doc_title,
-        "doc_number": c.doc_number,
-        "section": c.section,
-        "page": c.page,
-        "text": c.text,
-        "score": round(hit.score, 6),
-        "bm25_rank": hit.bm25_rank,
-        "dense_rank": hit.dense_rank,
-    }
-
-
 def print_hits(question: str, hits: list[SearchHit]) -> None:
     click.echo(f"Q: {question}")
     if not hits:
@@ -136,12 +119,12 @@ def search_command(question, k, mode, doc_ids, level, region, as_json, input_fil
     if input_file:
         for item in read_questions(input_file):
             hits = search(kb, item["question"], k, mode, filters)
-            out = {"id": item.get("id"), "question": item["question"], "results": [hit_json(h) for h in hits]}
+            out = {"id": item.get("id"), "question": item["question"], "results": [h.as_json() for h in hits]}
             click.echo(json.dumps(out, ensure_ascii=False))
         return
     hits = search(kb, question, k, mode, filters)
     if as_json:
-        click.echo(json.dumps({"question": question, "results": [hit_json(h) for h in hits]}, ensure_ascii=False, indent=2))
+        click.echo(json.dumps({"question": question, "results": [h.as_json() for h in hits]}, ensure_ascii=False, indent=2))
     else:
         print_hits(question, hits)
 

@@ -38,7 +38,7 @@ from assistant.loaders import LoadError, load_file
 from assistant.settings import Settings
 
 # Bump when loading or chunking changes, so that unchanged files are chunked again.
-PIPELINE_VERSION = 2
+PIPELINE_VERSION = 3
 COLLECTION_PREFIX = "policy-chunks-"
 # A corpus of a few thousand chunks: a wider graph search costs little and keeps dense search near-exact.
 HNSW_CONFIGURATION = {"hnsw": {"space": "cosine", "ef_construction": 200, "ef_search": 200, "max_neighbors": 32}}

@@ -55,6 +55,23 @@ class SearchHit:
     bm25_rank: int | None = None
     dense_rank: int | None = None
 
+    def as_json(self) -> dict:
+        """The shape `policy-qa search --json` and `POST /api/search` print."""
+        c = self.chunk
+        return {
+            "rank": self.rank,
+            "chunk_id": c.chunk_id,
+            "doc_id": c.doc_id,
+            "doc_title": c.doc_title,
+            "doc_number": c.doc_number,
+            "section": c.section,
+            "page": c.page,
+            "text": c.text,
+            "score": round(self.score, 6),
+            "bm25_rank": self.bm25_rank,
+            "dense_rank": self.dense_rank,
+        }
+
 
 def bm25_candidates(kb: KnowledgeBase, query: str, n: int, filters: SearchFilters) -> list[tuple[str, float]]:
     allowed = None if filters.is_empty() else {cid for cid, c in kb.chunks.items() if filters.matches(c)}

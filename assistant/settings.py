@@ -50,6 +50,13 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 7860
+    # Answers generated at once by the app; the API runs in its own thread pool beside them.
+    concurrency_limit: int = Field(4, ge=1, le=64)
+    # Interpreters' verdicts on answers.
+    review_db: Path = Path("data/reviews.sqlite")
+    # Uploading and deleting documents in the app and the API need this token; unset, both are disabled.
+    admin_token: SecretStr | None = None
+    max_upload_mb: float = Field(20.0, gt=0)
 
     @property
     def embedding_cache_path(self) -> Path:

@@ -71,3 +71,57 @@ def assert_verbatim(answer) -> None:
     which a paragraph broken across lines or pages is joined again)."""
     for citation in answer.citations:
         assert load_file(CORPUS / citation.doc_id).text[citation.start : citation.end] == citation.quote
+
+
+class AppServer:
+    """`python app.py` in its own process, configured by environment variables, on a free local port."""
+
+    def __init__(self, settings: Settings, **env: str):
+        import subprocess
+        import sys
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("POLICY_QA_") and k != "DEEPSEEK_API_KEY"}
+        environment.update(
+            POLICY_QA_PORT=str(self.port),
+            POLICY_QA_INDEX_DIR=str(settings.index_dir),
+            POLICY_QA_CORPUS_DIR=str(settings.corpus_dir),
+            POLICY_QA_EMBEDDING_CACHE=str(EMBEDDING_CACHE),
+            POLICY_QA_REVIEW_DB=str(settings.index_dir.parent / "reviews.sqlite"),
+            **env,
+        )
+        self.log = (settings.index_dir.parent / "app.log").open("w")
+        self.process = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=environment, stdout=self.log, stderr=self.log)
+
+    def wait(self, seconds: float = 180) -> "AppServer":
+        import time
+
+        import httpx
+
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"app.py exited with {self.process.returncode}; see {self.log.name}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        raise RuntimeError(f"app.py did not answer within {seconds}s; see {self.log.name}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+        self.log.close()
+
+
+def app_corpus(folder: Path) -> Settings:
+    """A small corpus of its own (the plan and two regulations), indexed, for a server that may change it."""
+    corpus = folder / "corpus"
+    corpus.mkdir()
+    for name in (PLAN, "公平竞争审查条例.md", "失业保险条例.md"):
+        shutil.copy(CORPUS / name, corpus / name)
+    settings = make_settings(folder / "index", corpus)
+    assert ingest(settings, progress=False).ok
+    return settings

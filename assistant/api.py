@@ -1,0 +1,189 @@
+"""The JSON API under /api (and /healthz), on FastAPI; the Gradio app is mounted beside it by app.py.
+
+Routes are plain `def`s, so FastAPI runs them in its thread pool: one slow answer does not block the others.
+Every error is a JSON body `{"error": "..."}` with a 4xx status (or 503 without an index), never a traceback.
+"""
+
+import itertools
+import json
+import logging
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Literal
+
+from fastapi import FastAPI, File, Header, Query, Request, UploadFile
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from pydantic import BaseModel, Field, StringConstraints
+
+from assistant.answer import AnswerEvent, AssistantError, Message, Mode
+from assistant.index import DocumentRecord
+from assistant.library import FileResult, LibraryError, Upload
+from assistant.retrieval import MODES, SearchFilters
+from assistant.reviews import Review, Verdict, to_csv
+from assistant.service import AskResponse, Forbidden, Service, Unavailable
+
+log = logging.getLogger(__name__)
+
+Question = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+
+class AskRequest(BaseModel):
+    question: Question
+    history: list[Message] = Field(default_factory=list, max_length=40)
+    mode: Mode = "auto"
+
+
+class SearchRequest(BaseModel):
+    question: Question
+    k: int = Field(5, ge=1, le=50)
+    mode: Literal[MODES] = "hybrid"  # type: ignore[valid-type]
+    doc_ids: list[str] | None = None
+    level: str | None = None
+    region: str | None = None
+
+
+class AnsweredQuestion(BaseModel):
+    """The parts of an answer a verdict is stored with; extra fields of the ask JSON are kept too."""
+
+    model_config = {"extra": "allow"}
+    question: Question
+    answer: str
+    mode: str = ""
+    citations: list[dict] = []
+
+
+class FeedbackRequest(BaseModel):
+    answer: AnsweredQuestion
+    verdict: Verdict
+    correction: str = Field("", max_length=5000)
+    comment: str = Field("", max_length=5000)
+
+
+class UploadResponse(BaseModel):
+    files: list[dict]
+    build_id: str | None
+    chunks: int
+
+
+def create_api(service: Service) -> FastAPI:
+    api = FastAPI(title="广圆享 政策问答 API", description="惠企政策智能问答：回答、检索、文档库与解读审核。")
+    add_error_handlers(api)
+
+    @api.get("/healthz")
+    def healthz() -> dict:
+        try:
+            kb = service.assistant.kb
+        except Unavailable as error:
+            return {"status": "unavailable", "problem": str(error), "documents": 0, "chunks": 0, "llm": service.llm_configured}
+        return {"status": "ok", "documents": len(kb.documents), "chunks": len(kb.chunks), "llm": service.llm_configured}
+
+    @api.post("/api/ask", response_model=AskResponse)
+    def ask(request: AskRequest) -> AskResponse:
+        return service.ask(request.question, request.history, request.mode)
+
+    @api.post("/api/ask/stream", response_class=StreamingResponse)
+    def ask_stream(request: AskRequest) -> StreamingResponse:
+        """Server-sent events: `verified` (an interpreter-checked answer, if any), `token` … (`reset`), then `answer`."""
+        events = service.stream(request.question, request.history, request.mode)
+        first = next(events)  # errors such as LLM mode without a model surface here, as a 400, before streaming
+        verified = service.verified(request.question)
+        return StreamingResponse(sse(first, events, verified), media_type="text/event-stream")
+
+    @api.post("/api/search")
+    def search(request: SearchRequest) -> dict:
+        filters = SearchFilters(doc_ids=request.doc_ids, level=request.level, region=request.region)
+        hits = service.search(request.question, request.k, request.mode, filters)
+        return {"question": request.question, "results": [hit.as_json() for hit in hits]}
+
+    @api.get("/api/documents", response_model=list[DocumentRecord])
+    def documents() -> list[DocumentRecord]:
+        return service.documents()
+
+    @api.post("/api/documents", response_model=UploadResponse)
+    def upload(files: Annotated[list[UploadFile], File()], x_admin_token: Annotated[str | None, Header()] = None) -> UploadResponse:
+        service.check_admin(x_admin_token)  # before reading any bytes
+        with tempfile.TemporaryDirectory() as folder:
+            uploads = [save_upload(file, Path(folder) / str(n)) for n, file in enumerate(files)]
+            results, report = service.upload(uploads, x_admin_token)
+        return UploadResponse(
+            files=[result_json(r) for r in results], build_id=report.build_id if report else None, chunks=report.chunks if report else 0
+        )
+
+    @api.delete("/api/documents/{doc_id}")
+    def delete(doc_id: str, x_admin_token: Annotated[str | None, Header()] = None) -> dict:
+        report = service.delete(doc_id, x_admin_token)
+        return {"deleted": doc_id, "build_id": report.build_id, "chunks": report.chunks}
+
+    @api.post("/api/feedback", response_model=Review)
+    def feedback(request: FeedbackRequest) -> Review:
+        return service.feedback(request.answer.model_dump(), request.verdict, request.correction, request.comment)
+
+    @api.get("/api/reviews", response_model=list[Review])
+    def reviews(verdict: Verdict | None = None, since: str | None = Query(None, pattern=r"^\d{4}-\d{2}-\d{2}$"),
+                until: str | None = Query(None, pattern=r"^\d{4}-\d{2}-\d{2}$")) -> list[Review]:
+        return service.reviews.list(verdict, since, until)
+
+    @api.get("/api/reviews.csv", response_class=PlainTextResponse)
+    def reviews_csv(verdict: Verdict | None = None) -> PlainTextResponse:
+        return PlainTextResponse(
+            to_csv(service.reviews.list(verdict)),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="reviews.csv"'},
+        )
+
+    return api
+
+
+def sse(first: AnswerEvent, events: Iterator[AnswerEvent], verified: Review | None) -> Iterator[str]:
+    if verified is not None:
+        yield event("verified", verified.model_dump())
+    for item in itertools.chain([first], events):
+        if item.kind == "answer":
+            yield event("answer", item.answer.model_dump())
+        elif item.kind == "reset":
+            yield event("reset", {})
+        else:
+            yield event("token", {"text": item.text})
+
+
+def event(name: str, data: dict) -> str:
+    return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def save_upload(file: UploadFile, path: Path) -> Upload:
+    with path.open("wb") as out:
+        while block := file.file.read(1 << 20):
+            out.write(block)
+    return Upload(name=file.filename or "", path=path)
+
+
+def result_json(result: FileResult) -> dict:
+    return {"file": result.file, "status": result.status, "chunks": result.chunks, "message": result.message}
+
+
+def add_error_handlers(api: FastAPI) -> None:
+    def error(status: int):
+        async def handler(request: Request, exc: Exception) -> JSONResponse:
+            return JSONResponse({"error": str(exc)}, status_code=status)
+
+        return handler
+
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        return JSONResponse({"error": f"invalid request: {problems}", "detail": jsonable_encoder(exc.errors())}, status_code=422)
+
+    api.add_exception_handler(RequestValidationError, invalid)
+    api.add_exception_handler(AssistantError, error(400))
+    api.add_exception_handler(LibraryError, error(400))
+    api.add_exception_handler(KeyError, error(404))
+    api.add_exception_handler(Forbidden, error(403))
+    api.add_exception_handler(Unavailable, error(503))
+
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s", request.url.path)
+        return JSONResponse({"error": f"internal error ({type(exc).__name__}); see the server log"}, status_code=500)
+
+    api.add_exception_handler(Exception, unexpected)

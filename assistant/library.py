@@ -1,0 +1,110 @@
+"""The document library as maintainers change it from the app or the API: uploaded files are checked (type,
+size, name), copied into the corpus and ingested; a file that fails is taken out again (or its previous
+version put back), so nothing already indexed is lost. Deleting a document removes its file and re-ingests.
+"""
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from assistant.index import IngestReport, KnowledgeBaseError, ingest
+from assistant.loaders import SUPPORTED
+from assistant.settings import Settings
+
+
+class LibraryError(Exception):
+    """The change cannot be made; the message says why and what to do."""
+
+
+@dataclass
+class Upload:
+    name: str  # the file name the user gave
+    path: Path  # where its bytes are now
+
+
+@dataclass
+class FileResult:
+    file: str
+    status: str  # added | changed | unchanged | failed | rejected
+    chunks: int = 0
+    message: str = ""
+
+
+def file_name(upload: Upload) -> str:
+    """Only the last part of the name counts: a path sent with the file never places it outside the corpus."""
+    return upload.name.replace("\\", "/").split("/")[-1].strip()
+
+
+def check_upload(upload: Upload, settings: Settings) -> str:
+    """Why an upload is refused before ingest, or "" when it may go ahead."""
+    name = file_name(upload)
+    if not name or name.startswith("."):
+        return f"'{upload.name}' is not a usable file name"
+    if Path(name).suffix.lower() not in SUPPORTED:
+        return f"{name}: unsupported type; upload one of {', '.join(sorted(SUPPORTED))}"
+    size_mb = upload.path.stat().st_size / 1_000_000
+    if size_mb > settings.max_upload_mb:
+        return f"{name}: {size_mb:.1f} MB is over the {settings.max_upload_mb:g} MB limit (POLICY_QA_MAX_UPLOAD_MB)"
+    if upload.path.stat().st_size == 0:
+        return f"{name}: the file is empty"
+    return ""
+
+
+def add_documents(settings: Settings, uploads: list[Upload], progress: bool = False) -> tuple[list[FileResult], IngestReport | None]:
+    results: dict[str, FileResult] = {}
+    accepted: list[str] = []
+    with tempfile.TemporaryDirectory() as backup_dir:
+        backups = Path(backup_dir)
+        for upload in uploads:
+            name = file_name(upload)
+            problem = check_upload(upload, settings)
+            if problem:
+                results[upload.name] = FileResult(upload.name, "rejected", message=problem)
+                continue
+            target = settings.corpus_dir / name
+            if target.exists():
+                shutil.copy2(target, backups / name)
+            settings.corpus_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(upload.path, target)
+            accepted.append(name)
+        report = run_ingest(settings, progress, restore=lambda: restore(settings, accepted, backups)) if accepted else None
+        by_file = {f.file: f for f in report.files} if report else {}
+        for name in accepted:
+            f = by_file.get(name)
+            if f is None or f.status == "failed":
+                restore(settings, [name], backups)
+                message = f.message if f else "not ingested"
+                results[name] = FileResult(name, "failed", message=message + "; the file was not added")
+            else:
+                results[name] = FileResult(name, f.status, f.chunks)
+    return list(results.values()), report
+
+
+def remove_document(settings: Settings, doc_id: str, progress: bool = False) -> IngestReport:
+    target = settings.corpus_dir / doc_id
+    if "/" in doc_id.replace("\\", "/") or not target.is_file():
+        raise LibraryError(f"no document '{doc_id}' in the corpus; list them with GET /api/documents")
+    with tempfile.TemporaryDirectory() as backup_dir:
+        backup = Path(backup_dir) / doc_id
+        shutil.move(target, backup)
+        return run_ingest(settings, progress, restore=lambda: shutil.move(backup, target))
+
+
+def run_ingest(settings: Settings, progress: bool, restore) -> IngestReport:
+    try:
+        report = ingest(settings, progress=progress)
+    except KnowledgeBaseError as error:
+        restore()
+        raise LibraryError(f"{error}; the corpus and the index are unchanged") from None
+    return report
+
+
+def restore(settings: Settings, names: list[str], backups: Path) -> None:
+    """Put back the previous version of each file, or remove it if it is new."""
+    for name in names:
+        target = settings.corpus_dir / name
+        if (backups / name).exists():
+            shutil.copy2(backups / name, target)
+        else:
+            target.unlink(missing_ok=True)

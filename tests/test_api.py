@@ -1,0 +1,168 @@
+"""The REST API on a real server process (`python app.py`) with its own small corpus and index."""
+
+import json
+import threading
+
+import httpx
+import pytest
+from fake_llm import FakeChatServer, Reply, passage_number
+
+from conftest import PLAN, AppServer, app_corpus
+
+TOKEN = "admin-token-7c1e"
+
+
+@pytest.fixture(scope="module")
+def llm():
+    server = FakeChatServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory, llm):
+    settings = app_corpus(tmp_path_factory.mktemp("api"))
+    server = AppServer(settings, POLICY_QA_ADMIN_TOKEN=TOKEN, POLICY_QA_LLM_BASE_URL=llm.base_url, POLICY_QA_LLM_TIMEOUT="20",
+                       POLICY_QA_MAX_UPLOAD_MB="0.05").wait()
+    server.settings = settings
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def client(app):
+    with httpx.Client(base_url=app.url, timeout=60) as client:
+        yield client
+
+
+def test_healthz(client):
+    body = client.get("/healthz").json()
+    assert body["status"] == "ok" and body["documents"] == 3 and body["chunks"] > 50 and body["llm"] is True
+
+
+def test_ask_returns_the_cli_json(client):
+    response = client.post("/api/ask", json={"question": "电子保函费率是多少？", "mode": "extractive"})
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) >= {"question", "answer", "mode", "refused", "citations", "retrieved", "notice", "timings_ms", "verified_answer"}
+    assert body["mode"] == "extractive" and "2.8‰" in body["answer"] and body["verified_answer"] is None
+    assert body["citations"][0]["doc_id"] == PLAN
+
+
+@pytest.mark.parametrize(
+    "payload, field",
+    [({"question": "   "}, "question"), ({"question": "电子保函费率？", "mode": "magic"}, "mode"), ({}, "question"),
+     ({"question": "电子保函费率？", "history": [{"role": "robot", "content": "x"}]}, "role")],
+)
+def test_invalid_requests_get_422_json(client, payload, field):
+    response = client.post("/api/ask", json=payload)
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("application/json")
+    assert "invalid request" in response.json()["error"] and field in response.json()["error"]
+
+
+def test_not_json_at_all_is_a_4xx(client):
+    response = client.post("/api/ask", content=b"<html>", headers={"content-type": "application/json"})
+    assert response.status_code == 422 and "error" in response.json()
+
+
+def test_stream_sends_tokens_then_the_verified_answer(client, llm):
+    llm.script(Reply(lambda r: f"保函费率不高于2.8‰，并逐步降低至2‰[{passage_number(r, '保函费率不高于2.8‰')}]。"))
+    events = []
+    with client.stream("POST", "/api/ask/stream", json={"question": "电子保函费率是多少？"}) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        name = None
+        for line in response.iter_lines():
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                events.append((name, json.loads(line[6:])))
+    kinds = [k for k, _ in events]
+    assert kinds.count("token") > 3 and kinds[-1] == "answer"
+    answer = events[-1][1]
+    assert answer["mode"] == "llm" and answer["answer"].endswith("[1]。") and "2.8‰" in answer["citations"][0]["quote"]
+    assert "".join(d["text"] for k, d in events if k == "token") == answer["answer"]
+
+
+def test_search_and_documents(client):
+    results = client.post("/api/search", json={"question": "失业保险金领取期限", "k": 3}).json()["results"]
+    assert len(results) == 3 and results[0]["doc_id"] == "失业保险条例.md"
+    documents = client.get("/api/documents").json()
+    assert {d["doc_id"] for d in documents} == {PLAN, "公平竞争审查条例.md", "失业保险条例.md"}
+    assert next(d for d in documents if d["doc_id"] == PLAN)["doc_number"] == "广营商办〔2025〕1号"
+
+
+def test_feedback_makes_a_verified_answer(client):
+    question = "电子保函的费率上限是多少？"
+    answer = client.post("/api/ask", json={"question": question, "mode": "extractive"}).json()
+    review = client.post("/api/feedback", json={"answer": answer, "verdict": "正确", "comment": "与原文一致"}).json()
+    assert review["verdict"] == "正确" and review["question"] == question and review["citations"] == answer["citations"]
+    assert review["settings"]["top_k"] == 5
+    # Asked again with other spacing and punctuation, the verified answer comes with the new one.
+    again = client.post("/api/ask", json={"question": " 电子保函的费率上限是多少?", "mode": "extractive"}).json()
+    assert again["verified_answer"]["id"] == review["id"] and again["verified_answer"]["answer"] == answer["answer"]
+    wrong = client.post("/api/feedback", json={"answer": answer, "verdict": "有误", "correction": "应为不高于2.8‰"}).json()
+    assert [r["id"] for r in client.get("/api/reviews", params={"verdict": "正确"}).json()] == [review["id"]]
+    assert [r["id"] for r in client.get("/api/reviews", params={"verdict": "有误"}).json()] == [wrong["id"]]
+    today = review["created"][:10]
+    assert len(client.get("/api/reviews", params={"since": today, "until": today}).json()) == 2
+    assert client.get("/api/reviews", params={"until": "2000-01-01"}).json() == []
+    assert client.get("/api/reviews", params={"since": "昨天"}).status_code == 422
+    # The later 有误 withdraws the verification.
+    assert client.post("/api/ask", json={"question": question, "mode": "extractive"}).json()["verified_answer"] is None
+    csv_text = client.get("/api/reviews.csv").text
+    assert csv_text.startswith("\ufeffid,created,verdict") and question in csv_text
+    bad = client.post("/api/feedback", json={"answer": answer, "verdict": "不错"})
+    assert bad.status_code == 422
+
+
+def test_upload_needs_the_admin_token(client):
+    files = [("files", ("通知.md", "# 通知\n\n一、内容。".encode(), "text/markdown"))]
+    assert client.post("/api/documents", files=files).status_code == 403
+    wrong = client.post("/api/documents", files=files, headers={"X-Admin-Token": "guess"})
+    assert wrong.status_code == 403 and "token" in wrong.json()["error"]
+
+
+def test_upload_ingests_good_files_and_reports_bad_ones(client, app):
+    good = "# 广元市关于支持猕猴桃加工企业的通知\n\n一、对新建猕猴桃冷链仓储的加工企业，按设备投资额的10%给予补助。\n"
+    files = [
+        ("files", ("猕猴桃通知.md", good.encode(), "text/markdown")),
+        ("files", ("损坏.pdf", b"%PDF-1.7 this is not really a pdf", "application/pdf")),
+        ("files", ("程序.exe", b"MZ...", "application/octet-stream")),
+        ("files", ("太大.md", ("一、内容。" * 20000).encode(), "text/markdown")),
+    ]
+    response = client.post("/api/documents", files=files, headers={"X-Admin-Token": TOKEN})
+    assert response.status_code == 200, response.text
+    by_file = {f["file"]: f for f in response.json()["files"]}
+    assert by_file["猕猴桃通知.md"]["status"] == "added" and by_file["猕猴桃通知.md"]["chunks"] >= 1
+    assert by_file["损坏.pdf"]["status"] == "failed" and "PDF" in by_file["损坏.pdf"]["message"]
+    assert by_file["程序.exe"]["status"] == "rejected" and "unsupported" in by_file["程序.exe"]["message"]
+    assert by_file["太大.md"]["status"] == "rejected" and "MB" in by_file["太大.md"]["message"]
+    corpus = sorted(p.name for p in app.settings.corpus_dir.iterdir())
+    assert "猕猴桃通知.md" in corpus and "损坏.pdf" not in corpus and "程序.exe" not in corpus
+    assert len(client.get("/api/documents").json()) == 4
+    answer = client.post("/api/ask", json={"question": "猕猴桃冷链仓储有补助吗？", "mode": "extractive"}).json()
+    assert "10%" in answer["answer"] and answer["citations"][0]["doc_id"] == "猕猴桃通知.md"
+    # And it can be taken out again.
+    deleted = client.delete("/api/documents/猕猴桃通知.md", headers={"X-Admin-Token": TOKEN})
+    assert deleted.status_code == 200 and len(client.get("/api/documents").json()) == 3
+    assert client.delete("/api/documents/nothing.md", headers={"X-Admin-Token": TOKEN}).status_code == 400
+
+
+def test_a_slow_answer_does_not_block_other_requests(client, llm):
+    llm.script(Reply(lambda r: "回答[1]。", delay=6.0))
+    finished: list[str] = []
+
+    def slow_ask():
+        client.post("/api/ask", json={"question": "电子保函费率是多少？"})
+        finished.append("ask")
+
+    thread = threading.Thread(target=slow_ask)
+    thread.start()
+    while not llm.requests:  # the slow request has reached the model
+        thread.join(0.05)
+    assert client.get("/healthz").status_code == 200
+    assert client.post("/api/search", json={"question": "失业保险"}).status_code == 200
+    finished.append("search")
+    thread.join()
+    assert finished == ["search", "ask"]
