@@ -35,9 +35,12 @@ def client(app):
         yield client
 
 
-def test_healthz(client):
+def test_healthz_and_openapi_docs(client):
     body = client.get("/healthz").json()
     assert body["status"] == "ok" and body["documents"] == 3 and body["chunks"] > 50 and body["llm"] is True
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/api/ask", "/api/ask/stream", "/api/search", "/api/documents", "/api/feedback", "/healthz"} <= set(paths)
+    assert client.get("/docs").status_code == 200
 
 
 def test_ask_returns_the_cli_json(client):
@@ -101,6 +104,9 @@ def test_feedback_makes_a_verified_answer(client):
     # Asked again with other spacing and punctuation, the verified answer comes with the new one.
     again = client.post("/api/ask", json={"question": " 电子保函的费率上限是多少?", "mode": "extractive"}).json()
     assert again["verified_answer"]["id"] == review["id"] and again["verified_answer"]["answer"] == answer["answer"]
+    with client.stream("POST", "/api/ask/stream", json={"question": question, "mode": "extractive"}) as response:
+        first_event = next(line for line in response.iter_lines() if line.startswith("event: "))
+    assert first_event == "event: verified"
     wrong = client.post("/api/feedback", json={"answer": answer, "verdict": "有误", "correction": "应为不高于2.8‰"}).json()
     assert [r["id"] for r in client.get("/api/reviews", params={"verdict": "正确"}).json()] == [review["id"]]
     assert [r["id"] for r in client.get("/api/reviews", params={"verdict": "有误"}).json()] == [wrong["id"]]

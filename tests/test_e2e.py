@@ -1,0 +1,107 @@
+"""The app in a real browser: Playwright drives Debian's Chromium (/usr/bin/chromium, installed by `make test`)."""
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from conftest import ROOT, AppServer, app_corpus
+
+CHROMIUM = "/usr/bin/chromium"
+# Without the background-networking flags Chromium keeps trying Google's hosts on this closed network.
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]
+TOKEN = "e2e-admin-token"
+QUESTION = "我们是小微企业，用电接入要自己出钱吗？"
+SCREENSHOT = ROOT / "docs" / "screenshot-chat.png"
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    server = AppServer(app_corpus(tmp_path_factory.mktemp("e2e")), POLICY_QA_ADMIN_TOKEN=TOKEN).wait()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, app) -> Page:
+    page = browser.new_page(viewport={"width": 1280, "height": 1500}, locale="zh-CN")
+    page.goto(app.url)
+    expect(page.get_by_text("广圆享 · 惠企政策智能问答")).to_be_visible(timeout=30_000)
+    yield page
+    page.close()
+
+
+def ask(page: Page, question: str) -> None:
+    page.locator("#question textarea").fill(question)
+    page.locator("#send").click()
+
+
+def test_ask_read_sources_and_review(page, app):
+    ask(page, QUESTION)
+    chat = page.locator("#chatbot")
+    expect(chat).to_contain_text("由供电企业出资建设红线外电力接入工程", timeout=60_000)
+    expect(chat).to_contain_text("摘录模式")  # no language model configured: the notice says so
+    card = page.locator(".citation-card").first
+    expect(card).to_contain_text("《广元市2025年对标改革打造最优营商环境五大专项行动方案》")
+    expect(card).to_contain_text("广营商办〔2025〕1号")
+    expect(card).to_contain_text("（十六）降低用电成本")
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+    card.click()
+    mark = page.locator("#source-view mark")
+    expect(mark).to_contain_text("对160千瓦及以下居民、小微企业及所有充换电设施项目由供电企业出资建设红线外电力接入工程")
+    view = page.locator("#source-view")
+    expect(view).to_contain_text("责任单位：市发展改革委、国网广元供电公司")  # the whole section, not only the quote
+    expect(view).to_contain_text("2025-03-24")
+
+    page.get_by_text("审核回答（政策解读员）").click()
+    page.locator("#review-verdict").get_by_text("正确").click()
+    page.locator("#review-submit").click()
+    expect(page.locator("#review-status")).to_contain_text("已记录", timeout=20_000)
+
+    page.get_by_role("tab", name="解读审核").click()
+    table = page.locator("#review-table")
+    expect(table).to_contain_text(QUESTION, timeout=20_000)
+    expect(table).to_contain_text("正确")
+
+    # Asked again, the interpreter-checked answer comes first.
+    page.get_by_role("tab", name="政策问答").click()
+    ask(page, QUESTION)
+    expect(page.locator("#chatbot")).to_contain_text("经政策解读员核对的回答", timeout=60_000)
+
+
+def test_markup_in_a_question_is_shown_not_run(page):
+    ask(page, '<img src=x onerror="window.__xss=1">电子保函费率是多少？')
+    chat = page.locator("#chatbot")
+    expect(chat).to_contain_text("2.8‰", timeout=60_000)
+    expect(chat).to_contain_text('<img src=x onerror="window.__xss=1">')
+    assert page.evaluate("window.__xss") is None
+    assert page.locator("#chatbot img[src='x']").count() == 0
+
+
+def test_upload_a_document_to_the_library(page, tmp_path):
+    notice = tmp_path / "猕猴桃加工补助通知.md"
+    notice.write_text(
+        "# 关于支持猕猴桃加工企业发展的通知\n\n一、对新建猕猴桃冷链仓储的加工企业，按设备投资额的10%给予补助。\n", encoding="utf-8"
+    )
+    page.get_by_role("tab", name="文档库").click()
+    expect(page.locator("#doc-table")).to_contain_text("失业保险条例", timeout=20_000)
+    page.locator("#admin-token input").fill(TOKEN)
+    page.locator("#upload-files input[type=file]").set_input_files(str(notice))
+    expect(page.locator("#upload-files")).to_contain_text("猕猴桃加工补助通知.md", timeout=20_000)
+    page.locator("#upload-button").click()
+    expect(page.locator("#upload-results")).to_contain_text("已新增", timeout=120_000)
+    expect(page.locator("#doc-table")).to_contain_text("关于支持猕猴桃加工企业发展的通知")
+
+    page.get_by_role("tab", name="政策问答").click()
+    ask(page, "新建猕猴桃冷链仓储有补助吗？")
+    expect(page.locator("#chatbot")).to_contain_text(re.compile("按设备投资额的10%给予补助"), timeout=60_000)
