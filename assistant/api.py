@@ -22,11 +22,15 @@ from assistant.answer import AnswerEvent, AssistantError, Message, Mode
 from assistant.index import DocumentRecord
 from assistant.library import FileResult, LibraryError, Upload
 from assistant.retrieval import MODES, SearchFilters
-from assistant.reviews import Review, Verdict, to_csv
+from assistant.citations import Citation
+from assistant.reviews import Review, ReviewError, Verdict, to_csv
 from assistant.service import AskResponse, Forbidden, Service, Unavailable
 
 log = logging.getLogger(__name__)
 
+DATE = r"^\d{4}-\d{2}-\d{2}$"
+# The most files one upload request may carry; with POLICY_QA_MAX_UPLOAD_MB it bounds the request body.
+MAX_FILES = 20
 Question = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 
 
@@ -46,13 +50,14 @@ class SearchRequest(BaseModel):
 
 
 class AnsweredQuestion(BaseModel):
-    """The parts of an answer a verdict is stored with; extra fields of the ask JSON are kept too."""
+    """The answer as `POST /api/ask` gave it; `answer_id` proves that this server gave it."""
 
     model_config = {"extra": "allow"}
     question: Question
     answer: str
     mode: str = ""
-    citations: list[dict] = []
+    citations: list[Citation] = []
+    answer_id: str
 
 
 class FeedbackRequest(BaseModel):
@@ -72,6 +77,19 @@ def create_api(service: Service) -> FastAPI:
     api = FastAPI(title="广圆享 政策问答 API", description="惠企政策智能问答：回答、检索、文档库与解读审核。")
     add_error_handlers(api)
 
+    @api.middleware("http")
+    async def guard_library(request: Request, call_next):
+        """Token and size are checked before FastAPI reads an upload's body, so nobody fills the disk."""
+        if request.url.path.startswith("/api/documents") and request.method in ("POST", "DELETE"):
+            try:
+                service.check_admin(request.headers.get("x-admin-token"))
+            except Forbidden as error:
+                return JSONResponse({"error": str(error)}, status_code=403)
+            limit = service.settings.max_upload_mb * 1_000_000 * MAX_FILES + 1_000_000
+            if int(request.headers.get("content-length") or 0) > limit:
+                return JSONResponse({"error": f"the upload is over {limit / 1_000_000:g} MB; send fewer or smaller files"}, status_code=413)
+        return await call_next(request)
+
     @api.get("/healthz")
     def healthz() -> dict:
         try:
@@ -90,7 +108,7 @@ def create_api(service: Service) -> FastAPI:
         events = service.stream(request.question, request.history, request.mode)
         first = next(events)  # errors such as LLM mode without a model surface here, as a 400, before streaming
         verified = service.verified(request.question)
-        return StreamingResponse(sse(first, events, verified), media_type="text/event-stream")
+        return StreamingResponse(sse(service, first, events, verified), media_type="text/event-stream")
 
     @api.post("/api/search")
     def search(request: SearchRequest) -> dict:
@@ -104,7 +122,8 @@ def create_api(service: Service) -> FastAPI:
 
     @api.post("/api/documents", response_model=UploadResponse)
     def upload(files: Annotated[list[UploadFile], File()], x_admin_token: Annotated[str | None, Header()] = None) -> UploadResponse:
-        service.check_admin(x_admin_token)  # before reading any bytes
+        if len(files) > MAX_FILES:
+            raise LibraryError(f"{len(files)} files in one upload; send at most {MAX_FILES} at a time")
         with tempfile.TemporaryDirectory() as folder:
             uploads = [save_upload(file, Path(folder) / str(n)) for n, file in enumerate(files)]
             results, report = service.upload(uploads, x_admin_token)
@@ -119,17 +138,18 @@ def create_api(service: Service) -> FastAPI:
 
     @api.post("/api/feedback", response_model=Review)
     def feedback(request: FeedbackRequest) -> Review:
-        return service.feedback(request.answer.model_dump(), request.verdict, request.correction, request.comment)
+        return service.feedback(request.answer.model_dump(mode="json"), request.verdict, request.correction, request.comment)
 
     @api.get("/api/reviews", response_model=list[Review])
-    def reviews(verdict: Verdict | None = None, since: str | None = Query(None, pattern=r"^\d{4}-\d{2}-\d{2}$"),
-                until: str | None = Query(None, pattern=r"^\d{4}-\d{2}-\d{2}$")) -> list[Review]:
+    def reviews(verdict: Verdict | None = None, since: str | None = Query(None, pattern=DATE),
+                until: str | None = Query(None, pattern=DATE)) -> list[Review]:
         return service.reviews.list(verdict, since, until)
 
     @api.get("/api/reviews.csv", response_class=PlainTextResponse)
-    def reviews_csv(verdict: Verdict | None = None) -> PlainTextResponse:
+    def reviews_csv(verdict: Verdict | None = None, since: str | None = Query(None, pattern=DATE),
+                    until: str | None = Query(None, pattern=DATE)) -> PlainTextResponse:
         return PlainTextResponse(
-            to_csv(service.reviews.list(verdict)),
+            to_csv(service.reviews.list(verdict, since, until)),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": 'attachment; filename="reviews.csv"'},
         )
@@ -137,12 +157,12 @@ def create_api(service: Service) -> FastAPI:
     return api
 
 
-def sse(first: AnswerEvent, events: Iterator[AnswerEvent], verified: Review | None) -> Iterator[str]:
+def sse(service: Service, first: AnswerEvent, events: Iterator[AnswerEvent], verified: Review | None) -> Iterator[str]:
     if verified is not None:
         yield event("verified", verified.model_dump())
     for item in itertools.chain([first], events):
         if item.kind == "answer":
-            yield event("answer", item.answer.model_dump())
+            yield event("answer", service.respond(item.answer).model_dump(mode="json", exclude={"verified_answer"}))
         elif item.kind == "reset":
             yield event("reset", {})
         else:
@@ -178,7 +198,7 @@ def add_error_handlers(api: FastAPI) -> None:
     api.add_exception_handler(RequestValidationError, invalid)
     api.add_exception_handler(AssistantError, error(400))
     api.add_exception_handler(LibraryError, error(400))
-    api.add_exception_handler(KeyError, error(404))
+    api.add_exception_handler(ReviewError, error(400))
     api.add_exception_handler(Forbidden, error(403))
     api.add_exception_handler(Unavailable, error(503))
 

@@ -273,7 +273,8 @@ def ingest(settings: Settings, rebuild: bool = False, progress: bool = False) ->
         client = chroma_client(settings)
         report.build_id = write_build(settings, client, embedder, plan)
         report.embedded, report.cached = embedder.misses, embedder.hits
-        remove_stale_builds(settings, client)
+        # The build just replaced stays one more round: a running app may still be answering from it.
+        remove_stale_builds(settings, client, keep=previous.build_id if previous else None)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -322,17 +323,18 @@ def write_build(settings: Settings, client: chromadb.ClientAPI, embedder: Cached
     return build_id
 
 
-def remove_stale_builds(settings: Settings, client: chromadb.ClientAPI) -> None:
-    """Delete every build and collection that the manifest does not name (earlier or failed builds)."""
+def remove_stale_builds(settings: Settings, client: chromadb.ClientAPI, keep: str | None = None) -> None:
+    """Delete every build and collection other than the live one and `keep` (earlier or failed builds)."""
     manifest = read_manifest(settings)
     if manifest is None:
         return
+    kept = {manifest.build_id, keep}
     for name in collection_names(client):
-        if name.startswith(COLLECTION_PREFIX) and name != manifest.collection:
+        if name.startswith(COLLECTION_PREFIX) and name.removeprefix(COLLECTION_PREFIX) not in kept:
             client.delete_collection(name)
     builds = settings.index_dir / "builds"
     for folder in builds.iterdir() if builds.is_dir() else []:
-        if folder.name != manifest.build_id:
+        if folder.name not in kept:
             shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -52,52 +52,76 @@ def check_upload(upload: Upload, settings: Settings) -> str:
 
 
 def add_documents(settings: Settings, uploads: list[Upload], progress: bool = False) -> tuple[list[FileResult], IngestReport | None]:
-    results: dict[str, FileResult] = {}
+    """Refused files first, then one result per file that went into the ingest."""
+    refused: list[FileResult] = []
     accepted: list[str] = []
     with tempfile.TemporaryDirectory() as backup_dir:
         backups = Path(backup_dir)
-        for upload in uploads:
-            name = file_name(upload)
-            problem = check_upload(upload, settings)
-            if problem:
-                results[upload.name] = FileResult(upload.name, "rejected", message=problem)
-                continue
-            target = settings.corpus_dir / name
-            if target.exists():
-                shutil.copy2(target, backups / name)
-            settings.corpus_dir.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(upload.path, target)
-            accepted.append(name)
-        report = run_ingest(settings, progress, restore=lambda: restore(settings, accepted, backups)) if accepted else None
+        try:
+            for upload in uploads:
+                name = file_name(upload)
+                problem = check_upload(upload, settings) or ("the same file name twice in one upload" if name in accepted else "")
+                if not problem:
+                    problem = place(upload, name, settings, backups)
+                if problem:
+                    refused.append(FileResult(upload.name, "rejected", message=problem))
+                else:
+                    accepted.append(name)
+            report = run_ingest(settings, progress) if accepted else None
+        except BaseException:
+            restore(settings, accepted, backups)  # whatever went wrong, the corpus is as it was
+            raise
         by_file = {f.file: f for f in report.files} if report else {}
+        results = []
         for name in accepted:
             f = by_file.get(name)
             if f is None or f.status == "failed":
                 restore(settings, [name], backups)
                 message = f.message if f else "not ingested"
-                results[name] = FileResult(name, "failed", message=message + "; the file was not added")
+                results.append(FileResult(name, "failed", message=message + "; the file was not added"))
             else:
-                results[name] = FileResult(name, f.status, f.chunks)
-    return list(results.values()), report
+                results.append(FileResult(name, f.status, f.chunks))
+    return refused + results, report
+
+
+def place(upload: Upload, name: str, settings: Settings, backups: Path) -> str:
+    """Copy an upload into the corpus, keeping the file it replaces in `backups`; "" or why it failed."""
+    target = settings.corpus_dir / name
+    try:
+        settings.corpus_dir.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            shutil.copy2(target, backups / name)
+    except OSError as error:  # nothing written yet
+        return f"{name}: cannot be saved ({error.strerror or error})"
+    try:
+        shutil.copyfile(upload.path, target)
+    except OSError as error:
+        restore(settings, [name], backups)
+        return f"{name}: cannot be saved ({error.strerror or error})"
+    return ""
 
 
 def remove_document(settings: Settings, doc_id: str, progress: bool = False) -> IngestReport:
     target = settings.corpus_dir / doc_id
     if "/" in doc_id.replace("\\", "/") or not target.is_file():
         raise LibraryError(f"no document '{doc_id}' in the corpus; list them with GET /api/documents")
+    if sum(1 for p in settings.corpus_dir.iterdir() if p.is_file()) == 1:
+        raise LibraryError(f"'{doc_id}' is the last document; add another before deleting it")
     with tempfile.TemporaryDirectory() as backup_dir:
         backup = Path(backup_dir) / doc_id
         shutil.move(target, backup)
-        return run_ingest(settings, progress, restore=lambda: shutil.move(backup, target))
+        try:
+            return run_ingest(settings, progress)
+        except BaseException:
+            shutil.move(backup, target)
+            raise
 
 
-def run_ingest(settings: Settings, progress: bool, restore) -> IngestReport:
+def run_ingest(settings: Settings, progress: bool) -> IngestReport:
     try:
-        report = ingest(settings, progress=progress)
+        return ingest(settings, progress=progress)
     except KnowledgeBaseError as error:
-        restore()
         raise LibraryError(f"{error}; the corpus and the index are unchanged") from None
-    return report
 
 
 def restore(settings: Settings, names: list[str], backups: Path) -> None:

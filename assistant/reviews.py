@@ -5,13 +5,16 @@ verdict on the same question says 有误.
 """
 
 import csv
+import hashlib
+import hmac
 import io
 import json
 import re
 import sqlite3
 import threading
 import unicodedata
-from datetime import datetime, timezone
+import secrets
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -36,12 +39,17 @@ CREATE TABLE IF NOT EXISTS reviews (
     settings TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS reviews_normalised ON reviews (normalised, verdict);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+
+class ReviewError(Exception):
+    """A verdict that cannot be stored; the message says why."""
 
 
 class Review(BaseModel):
     id: int
-    created: str  # ISO 8601, UTC
+    created: str  # ISO 8601, local time with offset
     question: str
     verdict: Verdict
     correction: str = ""
@@ -65,12 +73,27 @@ class ReviewStore:
         self._lock = threading.Lock()
         with self._lock, self._db:
             self._db.executescript(SCHEMA)
+            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('secret', ?)", (secrets.token_hex(32),))
+            self._secret = self._db.execute("SELECT value FROM meta WHERE key = 'secret'").fetchone()[0].encode()
+
+    def sign(self, answer: dict) -> str:
+        """An id for an answer this server gave: a verdict is only taken on such an answer, so nobody can
+        post text of their own and have it shown as "checked by an interpreter"."""
+        content = {key: answer.get(key) for key in ("question", "answer", "mode", "citations")}
+        message = json.dumps(content, ensure_ascii=False, sort_keys=True).encode()
+        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()[:32]
+
+    def is_genuine(self, answer: dict) -> bool:
+        return hmac.compare_digest(str(answer.get("answer_id", "")), self.sign(answer))
 
     def record(self, answer: dict, verdict: Verdict, correction: str = "", comment: str = "", settings: dict | None = None) -> Review:
         """Store a verdict on an answer (the `policy-qa ask --json` object)."""
         if verdict not in VERDICTS:
-            raise ValueError(f"verdict must be 正确 or 有误, not {verdict!r}")
-        created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            raise ReviewError(f"verdict must be 正确 or 有误, not {verdict!r}")
+        if not self.is_genuine(answer):
+            raise ReviewError("this answer was not given by this server (answer_id missing or not matching); ask again and review that answer")
+        # Local time with its offset: the date filter then follows the interpreters' calendar.
+        created = datetime.now().astimezone().isoformat(timespec="seconds")
         row = (
             created, answer["question"], normalise_question(answer["question"]), verdict, correction.strip(), comment.strip(),
             answer.get("mode", ""), answer["answer"], json.dumps(answer.get("citations", []), ensure_ascii=False),
@@ -134,5 +157,13 @@ def to_csv(reviews: list[Review]) -> str:
     writer.writerow(CSV_COLUMNS)
     for r in reviews:
         sources = "；".join(f"[{c.get('n')}] {c.get('doc_title', '')} {c.get('section', '')}" for c in r.citations)
-        writer.writerow([r.id, r.created, r.verdict, r.question, r.answer, r.correction, r.comment, r.mode, sources])
+        row = [r.id, r.created, r.verdict, r.question, r.answer, r.correction, r.comment, r.mode, sources]
+        writer.writerow([spreadsheet_safe(cell) for cell in row])
     return out.getvalue()
+
+
+def spreadsheet_safe(cell: object) -> object:
+    """A text cell starting with = + - @ would run as a formula in Excel; a leading ' keeps it text."""
+    if isinstance(cell, str) and cell[:1] in ("=", "+", "-", "@"):
+        return "'" + cell
+    return cell

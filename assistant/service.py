@@ -11,7 +11,7 @@ from assistant.answer import Answer, AnswerEvent, Assistant, Message, Mode
 from assistant.chunking import Chunk
 from assistant.citations import Citation
 from assistant.embeddings import EmbeddingError
-from assistant.index import DocumentRecord, IngestReport, KnowledgeBaseError
+from assistant.index import DocumentRecord, IngestReport, KnowledgeBaseError, manifest_path
 from assistant.library import FileResult, Upload, add_documents, remove_document
 from assistant.retrieval import SearchFilters, SearchHit, search
 from assistant.reviews import Review, ReviewStore, Verdict
@@ -27,8 +27,10 @@ class Forbidden(Exception):
 
 
 class AskResponse(Answer):
-    """The `policy-qa ask --json` object, plus the interpreter-verified answer to the same question, if any."""
+    """The `policy-qa ask --json` object, plus `answer_id` (what a verdict on it must quote) and the
+    interpreter-verified answer to the same question, if any."""
 
+    answer_id: str = ""
     verified_answer: Review | None = None
 
 
@@ -46,23 +48,37 @@ class Service:
         self.settings = settings
         self.reviews = ReviewStore(settings.review_db)
         self._assistant: Assistant | None = None
+        self._stamp: tuple[int, int] | None = None  # the manifest the assistant was opened on
         self.problem = ""
-        self._lock = threading.Lock()
+        self._reload_lock = threading.Lock()
+        # Uploads and deletions change the corpus folder and run an ingest: one at a time, the next one waits.
+        self._library_lock = threading.Lock()
         self.reload()
 
-    def reload(self) -> None:
-        """Open the index as it is now; requests already running finish on the one they started with."""
+    def manifest_stamp(self) -> tuple[int, int] | None:
         try:
-            assistant, problem = Assistant(self.settings), ""
-        except (KnowledgeBaseError, EmbeddingError) as error:
-            assistant, problem = None, str(error)
-        with self._lock:
-            self._assistant, self.problem = assistant, problem
+            stat = manifest_path(self.settings).stat()
+        except FileNotFoundError:
+            return None
+        return stat.st_mtime_ns, stat.st_size
+
+    def reload(self) -> None:
+        """Open the index as it is now; requests already running finish on the build they started with,
+        which ingest keeps for one more round."""
+        with self._reload_lock:
+            stamp = self.manifest_stamp()
+            try:
+                self._assistant, self.problem = Assistant(self.settings), ""
+            except (KnowledgeBaseError, EmbeddingError) as error:
+                self._assistant, self.problem = None, str(error)
+            self._stamp = stamp
 
     @property
     def assistant(self) -> Assistant:
-        with self._lock:
-            assistant = self._assistant
+        # `policy-qa ingest` may have switched the index under a running app: follow it.
+        if self.manifest_stamp() != self._stamp:
+            self.reload()
+        assistant = self._assistant
         if assistant is None:
             raise Unavailable(self.problem or "the index is not available")
         return assistant
@@ -75,7 +91,12 @@ class Service:
 
     def ask(self, question: str, history: Sequence[Message] = (), mode: Mode = "auto") -> AskResponse:
         answer = self.assistant.ask(question, history, mode)
-        return AskResponse(**answer.model_dump(), verified_answer=self.reviews.verified(question))
+        return self.respond(answer)
+
+    def respond(self, answer: Answer) -> AskResponse:
+        """The answer as the API and the app hand it out: signed, with any verified answer to its question."""
+        data = answer.model_dump(mode="json")
+        return AskResponse(**data, answer_id=self.reviews.sign(data), verified_answer=self.reviews.verified(answer.question))
 
     def stream(self, question: str, history: Sequence[Message] = (), mode: Mode = "auto") -> Iterator[AnswerEvent]:
         return self.assistant.stream(question, history, mode)
@@ -130,13 +151,14 @@ class Service:
 
     def upload(self, uploads: list[Upload], token: str | None, progress: bool = False) -> tuple[list[FileResult], IngestReport | None]:
         self.check_admin(token)
-        results, report = add_documents(self.settings, uploads, progress)
-        if report is not None and report.build_id:
+        with self._library_lock:
+            results, report = add_documents(self.settings, uploads, progress)
             self.reload()
         return results, report
 
     def delete(self, doc_id: str, token: str | None) -> IngestReport:
         self.check_admin(token)
-        report = remove_document(self.settings, doc_id)
-        self.reload()
+        with self._library_lock:
+            report = remove_document(self.settings, doc_id)
+            self.reload()
         return report

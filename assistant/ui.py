@@ -15,7 +15,7 @@ from assistant.answer import Answer, AssistantError, Message
 from assistant.citations import Citation
 from assistant.library import LibraryError, Upload
 from assistant.loaders import SUPPORTED
-from assistant.reviews import VERDICTS, Review, to_csv
+from assistant.reviews import VERDICTS, Review, ReviewError, to_csv
 from assistant.service import Forbidden, Service, Unavailable
 
 EXAMPLES = [
@@ -51,8 +51,10 @@ def answer_markdown(answer: Answer, llm_configured: bool) -> str:
 
 def verified_markdown(review: Review) -> str:
     when = review.created[:10]
-    text = escape(review.correction or review.answer).replace("\n", "  \n")
-    sources = "；".join(f"[{c.get('n')}]《{escape(c.get('doc_title', ''))}》{escape(c.get('section', ''))}" for c in review.citations)
+    text = escape(review.answer).replace("\n", "  \n")
+    sources = "；".join(
+        f"[{escape(str(c.get('n')))}]《{escape(str(c.get('doc_title') or ''))}》{escape(str(c.get('section') or ''))}" for c in review.citations
+    )
     return f"✅ **经政策解读员核对的回答**（{when}）\n\n{text}\n\n来源：{sources or '—'}"
 
 
@@ -144,9 +146,13 @@ def chat_tab(service: Service) -> None:
             chat[-1] = {"role": "assistant", "content": f"⚠️ {escape(str(error))}"}
             yield gr.skip(), chat, turns, given, gr.skip(), gr.skip()
             return
+        except Exception as error:  # noqa: BLE001 — a message in the chat, not Gradio's bare "Error"
+            chat[-1] = {"role": "assistant", "content": f"⚠️ 出错了（{escape(type(error).__name__)}），请稍后再试。"}
+            yield gr.skip(), chat, turns, given, gr.skip(), gr.skip()
+            return
         chat[-1] = {"role": "assistant", "content": answer_markdown(answer, service.llm_configured)}
         turns = turns + [{"role": "user", "content": text}, {"role": "assistant", "content": answer.answer}]
-        given = given + [answer.model_dump(mode="json")]
+        given = given + [service.respond(answer).model_dump(mode="json", exclude={"verified_answer"})]
         choices = [(f"{n}. {a['question'][:40]}", n - 1) for n, a in enumerate(given, start=1)]
         yield gr.skip(), chat, turns, given, [c.model_dump() for c in answer.citations], gr.update(choices=choices, value=len(given) - 1)
 
@@ -160,7 +166,10 @@ def chat_tab(service: Service) -> None:
             return "请先提问，再审核回答。"
         if verdict_value not in VERDICTS:
             return "请选择“正确”或“有误”。"
-        review = service.feedback(given[index], verdict_value, correction_text or "", comment_text or "")
+        try:
+            review = service.feedback(given[index], verdict_value, correction_text or "", comment_text or "")
+        except ReviewError as error:
+            return f"⚠️ {escape(str(error))}"
         return f"已记录：第 {index + 1} 条回答标记为 **{review.verdict}**（审核编号 {review.id}）。"
 
     submit.click(record, [target, verdict, correction, comment, answers], review_status)

@@ -122,6 +122,16 @@ def test_feedback_makes_a_verified_answer(client):
     assert bad.status_code == 422
 
 
+def test_feedback_only_on_answers_this_server_gave(client):
+    answer = client.post("/api/ask", json={"question": "失业保险金最长领多久？", "mode": "extractive"}).json()
+    forged = {**answer, "answer": "每人补贴100万元。"}  # someone's own text, with the real answer's id
+    response = client.post("/api/feedback", json={"answer": forged, "verdict": "正确"})
+    assert response.status_code == 400 and "not given by this server" in response.json()["error"]
+    without_id = {k: v for k, v in answer.items() if k != "answer_id"}
+    assert client.post("/api/feedback", json={"answer": without_id, "verdict": "正确"}).status_code == 422
+    assert client.post("/api/ask", json={"question": "失业保险金最长领多久？", "mode": "extractive"}).json()["verified_answer"] is None
+
+
 def test_upload_needs_the_admin_token(client):
     files = [("files", ("通知.md", "# 通知\n\n一、内容。".encode(), "text/markdown"))]
     assert client.post("/api/documents", files=files).status_code == 403
@@ -153,6 +163,31 @@ def test_upload_ingests_good_files_and_reports_bad_ones(client, app):
     deleted = client.delete("/api/documents/猕猴桃通知.md", headers={"X-Admin-Token": TOKEN})
     assert deleted.status_code == 200 and len(client.get("/api/documents").json()) == 3
     assert client.delete("/api/documents/nothing.md", headers={"X-Admin-Token": TOKEN}).status_code == 400
+
+
+def test_one_file_name_twice_keeps_the_original(client, app):
+    original = (app.settings.corpus_dir / "失业保险条例.md").read_bytes()
+    files = [("files", ("失业保险条例.md", b"   ", "text/markdown")), ("files", ("sub/失业保险条例.md", b"x", "text/markdown"))]
+    response = client.post("/api/documents", files=files, headers={"X-Admin-Token": TOKEN}).json()
+    assert sorted(f["status"] for f in response["files"]) == ["failed", "rejected"]  # blank text; a name used twice
+    assert (app.settings.corpus_dir / "失业保险条例.md").read_bytes() == original
+
+
+def test_oversized_request_is_refused_before_it_is_read(client):
+    body = b"0" * 2_500_000  # over 20 files of the 0.05 MB limit
+    response = client.post("/api/documents", files=[("files", ("大.md", body, "text/markdown"))], headers={"X-Admin-Token": TOKEN})
+    assert response.status_code == 413 and "MB" in response.json()["error"]
+
+
+def test_the_app_follows_an_ingest_run_from_the_command_line(client, app):
+    from assistant.index import ingest
+
+    (app.settings.corpus_dir / "命令行通知.md").write_text("# 命令行添加的通知\n\n一、对入驻园区的企业，提供免费法律咨询服务。\n", encoding="utf-8")
+    assert ingest(app.settings).build_id
+    titles = [d["title"] for d in client.get("/api/documents").json()]
+    assert "命令行添加的通知" in titles
+    answer = client.post("/api/ask", json={"question": "园区企业有免费法律咨询吗？", "mode": "extractive"}).json()
+    assert "免费法律咨询服务" in answer["answer"]
 
 
 def test_a_slow_answer_does_not_block_other_requests(client, llm):

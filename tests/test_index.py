@@ -47,7 +47,8 @@ def test_incremental_ingest_adds_changes_and_removes(tmp_path, small_corpus):
     kb = KnowledgeBase(settings)
     assert {d.doc_id for d in kb.documents} == {PLAN, "公平竞争审查条例.md", "用气通知.html"}
     assert not any(c.doc_id.startswith("国务院关于实施公司法") for c in kb.chunks.values())
-    assert collections(settings) == [kb.manifest.collection]  # the previous build's collection is gone
+    # The build it replaced stays for one more round (a running app may still read it); older ones are gone.
+    assert sorted(collections(settings)) == sorted([kb.manifest.collection, f"policy-chunks-{first.build_id}"])
     hits = search(kb, "用气报装要多久", k=3)
     assert any("2个工作日" in h.chunk.text for h in hits)
 
@@ -140,7 +141,11 @@ def test_rebuild_starts_over(tmp_path, small_corpus):
     assert second.build_id and second.build_id != first.build_id
     assert set(statuses(second).values()) == {"added"}
     assert second.embedded == 0  # all vectors from the cache
-    assert not (settings.index_dir / "builds" / first.build_id).exists()
+    assert (settings.index_dir / "builds" / first.build_id).exists()  # kept one round for running apps
+    third = ingest(settings, rebuild=True)
+    builds = sorted(p.name for p in (settings.index_dir / "builds").iterdir())
+    assert builds == sorted([second.build_id, third.build_id])
+    assert sorted(collections(settings)) == sorted(f"policy-chunks-{b}" for b in builds)
 
 
 def test_missing_index_has_a_clear_error(tmp_path):
