@@ -91,8 +91,9 @@ def sentence_spans(chunk: Chunk) -> list[Span]:
 def says_little(span: Span) -> bool:
     """Headings, and lines without any punctuation (letterheads, titles, signatures, dates) support nothing alone."""
     heading = detect_heading(span.text)
-    # "（五）降低招投标交易成本。" is a title; "一、小微企业租用厂房的，按实际租金给予补贴。" is a clause.
-    if heading is not None and len(span.text) <= len(heading.label) + 2 and "，" not in span.text:
+    # "（五）降低招投标交易成本。" opening a measure is a title; "一、小微企业租用厂房的，按实际租金给予补贴。"
+    # is a clause, and so is "（二）工业用地五十年；" inside an article: an item, not a heading.
+    if heading is not None and span.start == 0 and len(span.text) <= len(heading.label) + 2 and "，" not in span.text:
         return True
     return not any(mark in span.text for mark in CLAUSE_MARKS)
 

@@ -2,6 +2,7 @@
 
 import json
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -9,6 +10,7 @@ import click
 from assistant.answer import MODES as ANSWER_MODES
 from assistant.answer import Answer, Assistant, AssistantError, Message
 from assistant.embeddings import EmbeddingError
+from assistant.eval_runs import CONFIGS
 from assistant.index import KnowledgeBase, KnowledgeBaseError, ingest
 from assistant.retrieval import MODES, SearchFilters, SearchHit, search
 from assistant.settings import Settings
@@ -230,36 +232,63 @@ def chat_command(mode: str) -> None:
 
 @cli.command("eval")
 @click.option("--set", "gold_set", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Gold questions (default: eval/retrieval.jsonl, or eval/answers.jsonl with --answers).")
-@click.option("--mode", "modes", type=click.Choice(MODES), multiple=True, help="Search modes to compare (default: all).")
-@click.option("--answers", is_flag=True, help="Measure answers (key facts, refusals, citations) instead of retrieval.")
-@click.option("--answer-mode", type=click.Choice(ANSWER_MODES), default="auto", show_default=True)
-@click.option("--json", "as_json", is_flag=True)
-def eval_command(gold_set: Path | None, modes: tuple[str, ...], answers: bool, answer_mode: str, as_json: bool) -> None:
-    """Measure retrieval (hit@k, MRR) or, with --answers, answer accuracy on a gold question set."""
-    from assistant.evaluation import answer_table, evaluate_answers, evaluate_retrieval, load_gold, markdown_table
+              default=Path("eval/gold.jsonl"), show_default=True, help="Gold questions, one JSON object per line.")
+@click.option("--config", "configs", multiple=True, type=click.Choice(CONFIGS),
+              help="Configurations to run (default: hybrid search and the answer mode users get); repeatable.")
+@click.option("--compare", is_flag=True, help="Run every configuration side by side, with the LangChain-tutorial baseline.")
+@click.option("--limit", type=click.IntRange(1), help="Only the first N questions (after --types).")
+@click.option("--types", help="Only these question types, comma-separated: fact,measure,owner,list,eligibility,multi,unanswerable.")
+@click.option("--judge", is_flag=True, help="Also let the configured language model grade correctness and faithfulness.")
+@click.option("--check", "thresholds", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Exit 1 when a metric is below its minimum (or above its maximum) in this TOML file.")
+@click.option("--quick", is_flag=True, help="The fixed subset and configurations of eval/thresholds.toml, checked against it.")
+@click.option("--report/--no-report", default=True, help="Write eval/reports/<time>/ (results.jsonl, report.md, report.html, charts).")
+@click.option("--reports-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("eval/reports"), show_default=True)
+@click.option("--progress/--no-progress", default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the summaries as JSON.")
+def eval_command(gold_set, configs, compare, limit, types, judge, thresholds, quick, report, reports_dir, progress, as_json) -> None:
+    """Measure retrieval, answers, citations and refusals on a gold question set."""
+    from assistant.eval_runs import EvalError, default_configs, run
+    from assistant.evaluation import TYPES, check_thresholds, load_gold, load_thresholds, select
+    from assistant.reports import summaries_of, table, write_report
 
     settings = Settings()
-    if not answers:
-        kb = open_kb(settings)
-        results = evaluate_retrieval(kb, load_gold(gold_set or Path("eval/retrieval.jsonl")), modes or MODES)
-        click.echo(json.dumps([r.summary() for r in results], ensure_ascii=False, indent=2) if as_json else markdown_table(results))
-        return
-    items = load_gold(gold_set or Path("eval/answers.jsonl"))
+    assistant = open_assistant(settings)
+    wanted = [t.strip() for t in types.split(",")] if types else None
+    if wanted and not set(wanted) <= set(TYPES):
+        raise click.BadParameter(f"unknown type in {types!r}; choose from {', '.join(TYPES)}", param_hint="--types")
+    if judge and not settings.llm_configured:
+        raise click.UsageError("--judge needs a language model: set POLICY_QA_LLM_API_KEY or POLICY_QA_LLM_BASE_URL")
+    step = 1
+    if quick:
+        thresholds = thresholds or Path("eval/thresholds.toml")
+        plan = load_thresholds(thresholds).get("quick", {})
+        step, configs = plan.get("step", 1), tuple(configs or plan.get("configs", ()))
+    items = select(load_gold(gold_set), limit, wanted, step)
+    if not items:
+        raise click.UsageError("no questions left after --types / --limit")
+    chosen = list(configs) or default_configs(assistant, compare)
     try:
-        report = evaluate_answers(open_assistant(settings), items, answer_mode)
-    except AssistantError as error:
+        results = run(assistant, items, chosen, with_judge=judge, progress=progress)
+    except EvalError as error:
         raise click.ClickException(str(error)) from None
+    summaries = summaries_of(results)
     if as_json:
-        click.echo(json.dumps(report.summary(), ensure_ascii=False, indent=2))
-        return
-    click.echo(answer_table(report))
-    wrong = [o for o in report.outcomes if not o.correct]
-    if wrong:
-        click.echo(f"\n{len(wrong)} wrong:")
-    for o in wrong:
-        why = "refused" if o.refused else ("answered" if not o.item.answerable else "missing " + " / ".join("|".join(g) for g in o.missing))
-        click.echo(f"  {o.item.id} [{o.item.type}] {o.item.question}  — {why}")
+        click.echo(json.dumps(summaries, ensure_ascii=False, indent=2))
+    else:
+        click.echo(f"{len(items)} questions from {gold_set}\n")
+        click.echo(table(summaries))
+    if report:
+        folder = reports_dir / datetime.now().strftime("%Y%m%d-%H%M%S")
+        path = write_report(results, folder, f"policy-qa eval: {gold_set.name}, {len(items)} questions")
+        click.echo(f"\nReport: {path} (also report.html, results.jsonl and charts)", err=as_json)
+    if thresholds:
+        failures = check_thresholds(summaries, load_thresholds(thresholds))
+        for failure in failures:
+            click.echo(f"REGRESSION: {failure}", err=True)
+        if failures:
+            sys.exit(1)
+        click.echo(f"All thresholds in {thresholds} met.", err=as_json)
 
 
 def main() -> None:

@@ -13,7 +13,6 @@ Unchanged documents keep their chunks and their cached vectors, so only new text
 
 import fcntl
 import hashlib
-import json
 import os
 import shutil
 import time

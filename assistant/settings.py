@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     # How many candidates each retriever contributes to the fusion.
     candidates: int = Field(50, ge=5, le=500)
     # Weight of the BM25 ranking in the fusion (dense has 1.0); measured on eval/retrieval.jsonl.
-    bm25_weight: float = Field(1.5, ge=0.0, le=10.0)
+    bm25_weight: float = Field(2.0, ge=0.0, le=10.0)
 
     # When set, vectors live in a Chroma server (`chroma run`) instead of under index_dir.
     chroma_host: str | None = None

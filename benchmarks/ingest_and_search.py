@@ -17,12 +17,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant.evaluation import evaluate_retrieval, load_gold  # noqa: E402
+from assistant.answer import Assistant  # noqa: E402
+from assistant.eval_runs import run  # noqa: E402
+from assistant.evaluation import load_gold  # noqa: E402
 from assistant.index import KnowledgeBase, ingest  # noqa: E402
+from assistant.reports import summaries_of  # noqa: E402
 from assistant.retrieval import MODES, search  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
 
-GOLD = ROOT / "eval" / "retrieval.jsonl"
+GOLD = ROOT / "eval" / "gold.jsonl"
 
 
 def folder_size(folder: Path, skip: str = "embeddings.sqlite") -> int:
@@ -75,8 +78,8 @@ def sweep_chunk_sizes(workdir: Path, sizes: list[int]) -> None:
         )
         ingest(settings)
         kb = KnowledgeBase(settings)
-        r = {x.mode: x for x in evaluate_retrieval(kb, gold, MODES)}
-        print(f"{size:>10} | {len(kb.chunks):>6} | {r['hybrid'].hit_at(5):12.2f} | {r['hybrid'].mrr:10.3f} | {r['bm25'].hit_at(5):10.2f} | {r['dense'].hit_at(5):11.2f}")
+        r = summaries_of(run(Assistant(settings, kb), gold, list(MODES), progress=False))
+        print(f"{size:>10} | {len(kb.chunks):>6} | {r['hybrid']['hit@5']:12.3f} | {r['hybrid']['mrr']:10.3f} | {r['bm25']['hit@5']:10.3f} | {r['dense']['hit@5']:11.3f}")
 
 
 def main() -> None:
