@@ -40,8 +40,8 @@ test: dev-install
 	$(BIN)/python -m pytest
 
 eval: install
-	$(BIN)/policy-qa eval
-	$(BIN)/policy-qa eval --answers
+	@test -f index/manifest.json || $(BIN)/policy-qa ingest
+	$(BIN)/policy-qa eval --compare
 
 bench: install
 	$(BIN)/python benchmarks/ingest_and_search.py

@@ -208,9 +208,12 @@ def summarise(rows: list[Row]) -> dict:
 
 
 def headline(summary: dict) -> tuple[str, float | None]:
-    """The one figure that says how a configuration does on a group: key facts for answers, hit@5 for search."""
-    if "key_fact_accuracy" in summary:
+    """The one figure that says how a configuration does on a group: key facts for answers (refusal recall
+    on unanswerable questions), hit@5 for search."""
+    if summary.get("key_fact_accuracy") is not None:
         return "key_fact_accuracy", summary["key_fact_accuracy"]
+    if summary.get("refusal_recall") is not None:
+        return "refusal_recall", summary["refusal_recall"]
     return "hit@5", summary.get("hit@5")
 
 

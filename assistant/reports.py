@@ -130,7 +130,8 @@ def write_report(results: dict[str, list[Row]], folder: Path, title: str) -> Pat
     sections = [
         ("Summary", table(summaries)),
         ("Gain over the LangChain-tutorial baseline", gains(summaries)),
-        ("By question type (key-fact accuracy or hit@5, with the number of questions)", per_group(results, "type")),
+        ("By question type (answers: key-fact accuracy, or refusal recall on unanswerable questions; search: hit@5; "
+         "with the number of questions)", per_group(results, "type")),
         ("By document", per_group(results, "document")),
     ]
     wrong = wrong_answers(results)

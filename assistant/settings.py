@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     top_k: int = Field(5, ge=1, le=100)
     # How many candidates each retriever contributes to the fusion.
     candidates: int = Field(50, ge=5, le=500)
-    # Weight of the BM25 ranking in the fusion (dense has 1.0); measured on eval/retrieval.jsonl.
+    # Weight of the BM25 ranking in the fusion (dense has 1.0); chosen on eval/gold.jsonl (README "Evaluation").
     bm25_weight: float = Field(2.0, ge=0.0, le=10.0)
 
     # When set, vectors live in a Chroma server (`chroma run`) instead of under index_dir.
@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     llm_temperature: float = Field(0.1, ge=0.0, le=2.0)
 
     # Extractive answers refuse when the best sentence's evidence score is below this; calibrated on
-    # eval/answers.jsonl (see README "Answers").
+    # eval/gold.jsonl (see README "How the extractive answerer decides").
     refusal_threshold: float = Field(0.38, ge=0.0, le=1.0)
 
     host: str = "127.0.0.1"
