@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field, StringConstraints
 from assistant.answer import AnswerEvent, AssistantError, Message, Mode
 from assistant.index import DocumentRecord
 from assistant.library import FileResult, LibraryError, Upload
+from assistant.matching import MatchResult, Profile
 from assistant.retrieval import MODES, SearchFilters
 from assistant.citations import Citation
 from assistant.reviews import Review, ReviewError, Verdict, to_csv
@@ -65,6 +66,11 @@ class FeedbackRequest(BaseModel):
     verdict: Verdict
     correction: str = Field("", max_length=5000)
     comment: str = Field("", max_length=5000)
+
+
+class MatchRequest(BaseModel):
+    profile: Profile
+    limit: int | None = Field(10, ge=1, le=1000, description="items to return; `total` always counts them all")
 
 
 class UploadResponse(BaseModel):
@@ -115,6 +121,11 @@ def create_api(service: Service) -> FastAPI:
         filters = SearchFilters(doc_ids=request.doc_ids, level=request.level, region=request.region)
         hits = service.search(request.question, request.k, request.mode, filters)
         return {"question": request.question, "results": [hit.as_json() for hit in hits]}
+
+    @api.post("/api/match", response_model=MatchResult)
+    def match(request: MatchRequest) -> MatchResult:
+        """The policy items that apply to an enterprise profile, ranked, with reasons and what to check."""
+        return service.match(request.profile, request.limit)
 
     @api.get("/api/documents", response_model=list[DocumentRecord])
     def documents() -> list[DocumentRecord]:

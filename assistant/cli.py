@@ -84,8 +84,9 @@ def print_hits(question: str, hits: list[SearchHit]) -> None:
         click.echo(f"    {text[:160]}{'…' if len(text) > 160 else ''}")
 
 
-def read_questions(path: Path) -> list[dict]:
-    questions = []
+def read_jsonl(path: Path, key: str) -> list[dict]:
+    """The objects of a JSON-lines file, each with `key`; a bad line stops with its line number."""
+    objects = []
     with path.open(encoding="utf-8") as lines:
         for number, line in enumerate(lines, start=1):
             if not line.strip():
@@ -94,9 +95,17 @@ def read_questions(path: Path) -> list[dict]:
                 item = json.loads(line)
             except json.JSONDecodeError as error:
                 raise click.ClickException(f"{path}:{number}: not valid JSON ({error.msg})") from None
-            if not isinstance(item, dict) or not isinstance(item.get("question"), str):
-                raise click.ClickException(f'{path}:{number}: expected an object with a "question" string')
-            questions.append(item)
+            if not isinstance(item, dict) or key not in item:
+                raise click.ClickException(f'{path}:{number}: expected an object with "{key}"')
+            objects.append(item)
+    return objects
+
+
+def read_questions(path: Path) -> list[dict]:
+    questions = read_jsonl(path, "question")
+    for number, item in enumerate(questions, start=1):
+        if not isinstance(item["question"], str):
+            raise click.ClickException(f'{path}: line {number}: "question" must be a string')
     return questions
 
 
@@ -230,6 +239,94 @@ def chat_command(mode: str) -> None:
         history += [Message(role="user", content=question), Message(role="assistant", content=answer.answer)]
 
 
+@cli.command("items")
+@click.option("--doc", "doc_ids", multiple=True, help="Only this document id (file name); repeatable.")
+@click.option("--beneficiary", help="Only items for this group, e.g. 小微企业, 个体工商户, 园区企业.")
+@click.option("--benefit", help="Only items of this benefit type, e.g. 融资/担保, 水电气.")
+@click.option("--json", "as_json", is_flag=True, help="Print every field, with the source span of each tag.")
+def items_command(doc_ids, beneficiary, benefit, as_json) -> None:
+    """List the policy items extracted from the documents, with their tags, for interpreters to review."""
+    kb = open_kb(Settings())
+    chosen = [
+        item for item in kb.items
+        if (not doc_ids or item.doc_id in doc_ids)
+        and (not beneficiary or beneficiary in item.values("beneficiaries"))
+        and (not benefit or benefit in item.values("benefits"))
+    ]
+    if as_json:
+        click.echo(json.dumps([item.model_dump() for item in chosen], ensure_ascii=False, indent=2))
+        return
+    for item in chosen:
+        click.echo(f"{item.item_id}")
+        click.echo(f"    受益对象: {'、'.join(item.values('beneficiaries')) or '—'}   政策类型: {'、'.join(item.values('benefits')) or '—'}")
+        conditions = "；".join(t.evidence for t in item.conditions)
+        if conditions:
+            click.echo(f"    条件: {conditions}")
+        if item.lead:
+            click.echo(f"    牵头: {'、'.join(item.lead)}" + (f"   配合: {'、'.join(item.cooperating)}" if item.cooperating else ""))
+    click.echo(f"{len(chosen)} items.")
+
+
+def read_profile(path: Path):
+    from pydantic import ValidationError
+
+    from assistant.matching import Profile
+
+    try:
+        return Profile.model_validate_json(path.read_text(encoding="utf-8"))
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'profile'}: {e['msg']}" for e in error.errors())
+        raise click.ClickException(f"{path}: not a valid profile ({problems})") from None
+
+
+def print_match(result) -> None:
+    shown = len(result.items)
+    click.echo(f"共有 {result.total} 项政策适用" + (f"，以下是最相关的 {shown} 项（--all 显示全部）：" if shown < result.total else "："))
+    for n, m in enumerate(result.items, start=1):
+        click.echo(f"\n{n}. 《{m.doc_title}》{m.doc_number}  {m.section}  [{m.score}]")
+        for reason in m.reasons:
+            click.echo(f"   ✓ {reason}")
+        for doubt in m.uncertain:
+            click.echo(f"   ? {doubt}")
+        if m.benefit:
+            click.echo(f"   政策类型: {'、'.join(m.benefit)}")
+        if m.departments["lead"]:
+            click.echo(f"   联系: {'、'.join(m.departments['lead'])}")
+
+
+@cli.command("match")
+@click.option("--profile", "profile_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="The enterprise profile, JSON.")
+@click.option("--input", "input_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help='JSON lines {"id": ..., "profile": {...}}; prints one result per line.')
+@click.option("-n", "limit", type=click.IntRange(1), default=10, show_default=True, help="How many items to show (the total is always given).")
+@click.option("--all", "show_all", is_flag=True, help="Show every applicable item.")
+@click.option("--json", "as_json", is_flag=True)
+def match_command(profile_file, input_file, limit, show_all, as_json) -> None:
+    """Which policy items apply to an enterprise, why, what to check, and whom to contact."""
+    from pydantic import ValidationError
+
+    from assistant.matching import Profile, match
+
+    if not profile_file and not input_file:
+        raise click.UsageError("give --profile FILE.json or --input FILE.jsonl")
+    kb = open_kb(Settings())
+    limit = None if show_all else limit
+    if input_file:
+        for line in read_jsonl(input_file, "profile"):
+            try:
+                result = match(kb.items, Profile.model_validate(line["profile"]), limit)
+                out = {"id": line.get("id"), **result.model_dump(exclude={"profile"})}
+            except ValidationError as error:
+                out = {"id": line.get("id"), "error": f"not a valid profile: {error.errors()[0]['msg']}"}
+            click.echo(json.dumps(out, ensure_ascii=False))
+        return
+    result = match(kb.items, read_profile(profile_file), limit)
+    if as_json:
+        click.echo(json.dumps(result.model_dump(exclude={"profile"}), ensure_ascii=False, indent=2))
+    else:
+        print_match(result)
+
+
 @cli.command("eval")
 @click.option("--set", "gold_set", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=Path("eval/gold.jsonl"), show_default=True, help="Gold questions, one JSON object per line.")
@@ -244,13 +341,15 @@ def chat_command(mode: str) -> None:
 @click.option("--quick", is_flag=True, help="The fixed subset and configurations of eval/thresholds.toml, checked against it.")
 @click.option("--report/--no-report", default=True, help="Write eval/reports/<time>/ (results.jsonl, report.md, report.html, charts).")
 @click.option("--reports-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("eval/reports"), show_default=True)
+@click.option("--matching", "matching_set", type=click.Path(dir_okay=False, path_type=Path), default=Path("eval/matching.jsonl"),
+              show_default=True, help="Gold profiles for policy matching (precision and recall at 10); skipped when missing.")
 @click.option("--progress/--no-progress", default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the summaries as JSON.")
-def eval_command(gold_set, configs, compare, limit, types, judge, thresholds, quick, report, reports_dir, progress, as_json) -> None:
+def eval_command(gold_set, configs, compare, limit, types, judge, thresholds, quick, report, reports_dir, matching_set, progress, as_json) -> None:
     """Measure retrieval, answers, citations and refusals on a gold question set."""
     from assistant.eval_runs import EvalError, default_configs, run
-    from assistant.evaluation import TYPES, check_thresholds, load_gold, load_thresholds, select
-    from assistant.reports import summaries_of, table, write_report
+    from assistant.evaluation import TYPES, check_thresholds, evaluate_matching, load_gold, load_matching, load_thresholds, select
+    from assistant.reports import matching_table, summaries_of, table, write_report
 
     settings = Settings()
     assistant = open_assistant(settings)
@@ -273,14 +372,20 @@ def eval_command(gold_set, configs, compare, limit, types, judge, thresholds, qu
     except EvalError as error:
         raise click.ClickException(str(error)) from None
     summaries = summaries_of(results)
+    matching = None
+    if matching_set.exists():
+        matching = evaluate_matching(assistant.kb.items, load_matching(matching_set))
+        summaries["matching"] = matching[0]
     if as_json:
         click.echo(json.dumps(summaries, ensure_ascii=False, indent=2))
     else:
         click.echo(f"{len(items)} questions from {gold_set}\n")
-        click.echo(table(summaries))
+        click.echo(table({k: v for k, v in summaries.items() if k != "matching"}))
+        if matching:
+            click.echo(f"\nPolicy matching, {matching[0]['profiles']} profiles from {matching_set}:\n" + matching_table(matching[0]))
     if report:
         folder = reports_dir / datetime.now().strftime("%Y%m%d-%H%M%S")
-        path = write_report(results, folder, f"policy-qa eval: {gold_set.name}, {len(items)} questions")
+        path = write_report(results, folder, f"policy-qa eval: {gold_set.name}, {len(items)} questions", matching)
         click.echo(f"\nReport: {path} (also report.html, results.jsonl and charts)", err=as_json)
     if thresholds:
         failures = check_thresholds(summaries, load_thresholds(thresholds))

@@ -246,3 +246,45 @@ def check_thresholds(summaries: dict[str, dict], thresholds: dict) -> list[str]:
             if value is None or value > ceiling:
                 failures.append(f"{config} {metric} = {value}, above the threshold {ceiling}")
     return failures
+
+
+class MatchingCase(BaseModel):
+    """A gold profile: the items a reviewer expects among the first ten, and items that must not match."""
+
+    id: str
+    description: str = ""
+    profile: dict
+    must_match: list[str]
+    must_not_match: list[str] = []
+
+
+def load_matching(path: Path) -> list[MatchingCase]:
+    with path.open(encoding="utf-8") as lines:
+        return [MatchingCase.model_validate_json(line) for line in lines if line.strip()]
+
+
+def evaluate_matching(items: list, cases: list[MatchingCase], k: int = 10) -> tuple[dict, list[dict]]:
+    """recall@k: share of must-match items among the first k. precision@k: of the labelled items among the
+    first k, the share that are must-match (the others being must-not-match). excluded: share of must-not-match
+    items left out of the matched set altogether, as they should be."""
+    from assistant.matching import Profile, match
+
+    rows = []
+    for case in cases:
+        result = match(items, Profile.model_validate(case.profile))
+        top = [m.item_id for m in result.items[:k]]
+        matched = {m.item_id for m in result.items}
+        hits = [i for i in case.must_match if i in top]
+        wrong = [i for i in case.must_not_match if i in top]
+        rows.append({"id": case.id, "total": result.total, "hits": hits, "missed": [i for i in case.must_match if i not in top],
+                     "wrong_in_top": wrong, "wrongly_matched": [i for i in case.must_not_match if i in matched],
+                     "recall": len(hits) / len(case.must_match), "precision": len(hits) / (len(hits) + len(wrong)) if hits or wrong else 1.0})
+    must_not = sum(len(c.must_not_match) for c in cases)
+    summary = {
+        "profiles": len(cases),
+        f"recall@{k}": ratio(sum(r["recall"] for r in rows), len(rows)),
+        f"precision@{k}": ratio(sum(r["precision"] for r in rows), len(rows)),
+        "excluded": ratio(must_not - sum(len(r["wrongly_matched"]) for r in rows), must_not),
+        "matched_per_profile": ratio(sum(r["total"] for r in rows), len(rows)),
+    }
+    return summary, rows

@@ -32,12 +32,13 @@ from pydantic import BaseModel
 
 from assistant.chunking import Chunk, chunk_document
 from assistant.embeddings import CachedEmbeddings, make_provider
+from assistant.items import PolicyItem, extract_items
 from assistant.lexical import LexicalIndex, Tokenizer
 from assistant.loaders import LoadError, load_file
 from assistant.settings import Settings
 
-# Bump when loading or chunking changes, so that unchanged files are chunked again.
-PIPELINE_VERSION = 3
+# Bump when loading, chunking or item extraction changes, so that unchanged files are read again.
+PIPELINE_VERSION = 6
 COLLECTION_PREFIX = "policy-chunks-"
 # A corpus of a few thousand chunks: a wider graph search costs little and keeps dense search near-exact.
 HNSW_CONFIGURATION = {"hnsw": {"space": "cosine", "ef_construction": 200, "ef_search": 200, "max_neighbors": 32}}
@@ -129,6 +130,14 @@ def read_chunks(settings: Settings, build_id: str) -> list[Chunk]:
         return [Chunk.model_validate_json(line) for line in lines if line.strip()]
 
 
+def read_items(settings: Settings, build_id: str) -> list[PolicyItem]:
+    path = build_dir(settings, build_id) / "items.jsonl"
+    if not path.exists():
+        return []
+    with path.open(encoding="utf-8") as lines:
+        return [PolicyItem.model_validate_json(line) for line in lines if line.strip()]
+
+
 def chunk_metadata(chunk: Chunk) -> dict:
     """What Chroma stores beside each vector; filters use doc_id, level_tier and region."""
     return {
@@ -178,15 +187,17 @@ class _Plan:
 
     records: list[DocumentRecord] = field(default_factory=list)
     chunks: list[Chunk] = field(default_factory=list)
+    items: list[PolicyItem] = field(default_factory=list)
     report: IngestReport = field(default_factory=IngestReport)
 
     @property
     def changed(self) -> bool:
         return any(f.status in ("added", "changed", "removed") for f in self.report.files)
 
-    def keep(self, record: DocumentRecord, chunks: list[Chunk]) -> None:
+    def keep(self, record: DocumentRecord, chunks: list[Chunk], items: list[PolicyItem]) -> None:
         self.records.append(record)
         self.chunks.extend(chunks)
+        self.items.extend(items)
 
 
 def plan_ingest(settings: Settings, previous: Manifest | None, model_name: str) -> _Plan:
@@ -198,9 +209,12 @@ def plan_ingest(settings: Settings, previous: Manifest | None, model_name: str) 
     )
     old_records = {r.doc_id: r for r in previous.documents} if previous else {}
     old_chunks: dict[str, list[Chunk]] = {}
+    old_items: dict[str, list[PolicyItem]] = {}
     if previous:
         for chunk in read_chunks(settings, previous.build_id):
             old_chunks.setdefault(chunk.doc_id, []).append(chunk)
+        for item in read_items(settings, previous.build_id):
+            old_items.setdefault(item.doc_id, []).append(item)
 
     plan = _Plan()
     seen: set[str] = set()
@@ -210,7 +224,7 @@ def plan_ingest(settings: Settings, previous: Manifest | None, model_name: str) 
         sha = file_sha256(path)
         old = old_records.get(doc_id)
         if reusable and old and old.sha256 == sha:
-            plan.keep(old, old_chunks.get(doc_id, []))
+            plan.keep(old, old_chunks.get(doc_id, []), old_items.get(doc_id, []))
             plan.report.files.append(FileReport(doc_id, "unchanged", old.chunks))
             continue
         try:
@@ -219,11 +233,11 @@ def plan_ingest(settings: Settings, previous: Manifest | None, model_name: str) 
             if not chunks:
                 raise LoadError(f"{path.name}: no text to index")
         except LoadError as error:
-            plan.report.files.append(_failure(str(error), doc_id, old if reusable else None, old_chunks, plan))
+            plan.report.files.append(_failure(str(error), doc_id, old if reusable else None, (old_chunks, old_items), plan))
             continue
         except Exception as error:  # a bug or a library error on one file must not stop the batch
             reason = f"{path.name}: unexpected error while reading ({error.__class__.__name__}: {error})"
-            plan.report.files.append(_failure(reason, doc_id, old if reusable else None, old_chunks, plan))
+            plan.report.files.append(_failure(reason, doc_id, old if reusable else None, (old_chunks, old_items), plan))
             continue
         record = DocumentRecord(
             doc_id=doc_id,
@@ -238,7 +252,7 @@ def plan_ingest(settings: Settings, previous: Manifest | None, model_name: str) 
             chunks=len(chunks),
             warnings=document.warnings,
         )
-        plan.keep(record, chunks)
+        plan.keep(record, chunks, policy_items(settings, document, doc_id, chunks))
         status = "changed" if old else "added"
         plan.report.files.append(FileReport(doc_id, status, len(chunks), "; ".join(document.warnings)))
     for doc_id in sorted(set(old_records) - seen):
@@ -246,11 +260,22 @@ def plan_ingest(settings: Settings, previous: Manifest | None, model_name: str) 
     return plan
 
 
-def _failure(reason: str, doc_id: str, old: DocumentRecord | None, old_chunks: dict, plan: _Plan) -> FileReport:
+def policy_items(settings: Settings, document, doc_id: str, chunks: list[Chunk]) -> list[PolicyItem]:
+    items = extract_items(document, doc_id, chunks)
+    if settings.refine_items and settings.llm_configured:
+        from assistant.llm import chat_model
+        from assistant.refine import refine_items
+
+        items = refine_items(chat_model(settings), items)
+    return items
+
+
+def _failure(reason: str, doc_id: str, old: DocumentRecord | None, old_parts: tuple[dict, dict], plan: _Plan) -> FileReport:
     if old is None:
         return FileReport(doc_id, "failed", 0, reason)
     # Losing nothing: the version indexed before stays searchable until the file is fixed.
-    plan.keep(old, old_chunks.get(doc_id, []))
+    old_chunks, old_items = old_parts
+    plan.keep(old, old_chunks.get(doc_id, []), old_items.get(doc_id, []))
     return FileReport(doc_id, "failed", old.chunks, f"{reason} (the previously indexed version is kept)")
 
 
@@ -297,6 +322,9 @@ def write_build(settings: Settings, client: chromadb.ClientAPI, embedder: Cached
         with (folder / "chunks.jsonl").open("w", encoding="utf-8") as out:
             for chunk in plan.chunks:
                 out.write(chunk.model_dump_json() + "\n")
+        with (folder / "items.jsonl").open("w", encoding="utf-8") as out:
+            for item in plan.items:
+                out.write(item.model_dump_json() + "\n")
         lexical = LexicalIndex.build([c.chunk_id for c in plan.chunks], [c.index_text for c in plan.chunks], Tokenizer())
         lexical.save(folder / "bm25")
         manifest = Manifest(
@@ -354,6 +382,7 @@ class KnowledgeBase:
                 "run `policy-qa ingest` to re-embed with the new model"
             )
         self.chunks: dict[str, Chunk] = {c.chunk_id: c for c in read_chunks(settings, manifest.build_id)}
+        self.items: list[PolicyItem] = read_items(settings, manifest.build_id)
         self.lexical = LexicalIndex.load(build_dir(settings, manifest.build_id) / "bm25", Tokenizer())
         self.vectors = Chroma(
             client=chroma_client(settings),

@@ -118,7 +118,22 @@ def save(fig, path: Path) -> str:
     return path.name
 
 
-def write_report(results: dict[str, list[Row]], folder: Path, title: str) -> Path:
+def matching_table(summary: dict) -> str:
+    columns = list(summary)
+    return "\n".join(["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns), "| " + " | ".join(cell(summary[c]) for c in columns) + " |"])
+
+
+def matching_misses(rows: list[dict]) -> str:
+    lines = []
+    for row in rows:
+        for item_id in row["missed"]:
+            lines.append(f"- {row['id']}: expected in the first 10: {item_id}")
+        for item_id in row["wrongly_matched"]:
+            lines.append(f"- {row['id']}: matched although it does not apply: {item_id}")
+    return "\n".join(lines)
+
+
+def write_report(results: dict[str, list[Row]], folder: Path, title: str, matching: tuple[dict, list[dict]] | None = None) -> Path:
     """Write results.jsonl, the charts, report.md and report.html into `folder`; return report.md."""
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / "results.jsonl").open("w", encoding="utf-8") as out:
@@ -134,6 +149,8 @@ def write_report(results: dict[str, list[Row]], folder: Path, title: str) -> Pat
          "with the number of questions)", per_group(results, "type")),
         ("By document", per_group(results, "document")),
     ]
+    if matching:
+        sections.append(("Policy matching (recall and precision at 10)", matching_table(matching[0])))
     wrong = wrong_answers(results)
     markdown = [f"# {title}", f"Written {datetime.now().astimezone().isoformat(timespec='seconds')}. "
                 f"Lower is better for: {', '.join(sorted(LOWER_IS_BETTER))}."]
@@ -143,6 +160,8 @@ def write_report(results: dict[str, list[Row]], folder: Path, title: str) -> Pat
     markdown += ["## Charts", *(f"![{name}]({name})" for name in charts)]
     if wrong:
         markdown += ["## Wrong answers", wrong]
+    if matching and matching_misses(matching[1]):
+        markdown += ["## Matching misses", matching_misses(matching[1])]
     report = folder / "report.md"
     report.write_text("\n\n".join(markdown) + "\n", encoding="utf-8")
     (folder / "report.html").write_text(to_html(title, sections, charts, wrong), encoding="utf-8")

@@ -13,6 +13,7 @@ from assistant.citations import Citation
 from assistant.embeddings import EmbeddingError
 from assistant.index import DocumentRecord, IngestReport, KnowledgeBaseError, manifest_path
 from assistant.library import FileResult, Upload, add_documents, remove_document
+from assistant.matching import MatchResult, Profile, match
 from assistant.retrieval import SearchFilters, SearchHit, search
 from assistant.reviews import Review, ReviewStore, Verdict
 from assistant.settings import Settings
@@ -106,6 +107,9 @@ class Service:
 
     def search(self, question: str, k: int | None = None, mode: str = "hybrid", filters: SearchFilters | None = None) -> list[SearchHit]:
         return search(self.assistant.kb, question, k or self.settings.top_k, mode, filters)
+
+    def match(self, profile: Profile, limit: int | None = 10) -> MatchResult:
+        return match(self.assistant.kb.items, profile, limit)
 
     def documents(self) -> list[DocumentRecord]:
         return list(self.assistant.kb.documents)

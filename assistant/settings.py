@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     llm_max_retries: int = Field(2, ge=0, le=10)  # for connection errors, timeouts, 429 and 5xx, with backoff
     llm_temperature: float = Field(0.1, ge=0.0, le=2.0)
 
+    # Let the language model refine the rule-based policy-item tags of new and changed documents at ingest.
+    refine_items: bool = False
+
     # Extractive answers refuse when the best sentence's evidence score is below this; calibrated on
     # eval/gold.jsonl (see README "How the extractive answerer decides").
     refusal_threshold: float = Field(0.38, ge=0.0, le=1.0)

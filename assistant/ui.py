@@ -6,6 +6,7 @@ in a question or a policy file appears as text and never runs.
 """
 
 import html
+import re
 import tempfile
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from assistant.answer import Answer, AssistantError, Message
 from assistant.citations import Citation
 from assistant.library import LibraryError, Upload
 from assistant.loaders import SUPPORTED
+from assistant.matching import GUANGYUAN, OWNERSHIP_NAMES, PARKS, MatchResult, Profile, describe, infer_profile, is_matching_question
 from assistant.reviews import VERDICTS, Review, ReviewError, to_csv
 from assistant.service import Forbidden, Service, Unavailable
 
@@ -30,6 +32,7 @@ CSS = """
   border-left: 4px solid #b45309 !important; line-height: 1.5; }
 .source-view mark { background: #fde68a; padding: 0 2px; }
 .source-view .meta { color: #555; font-size: 0.9em; }
+.match-card { border-left: 4px solid #15803d; padding: 4px 12px; margin: 10px 0; background: #f9fafb; }
 .source-view .section-text { white-space: pre-wrap; line-height: 1.7; border: 1px solid #e5e7eb; padding: 12px; border-radius: 6px; }
 """
 
@@ -70,8 +73,11 @@ def page_label(page: int | None) -> str:
 def build_ui(service: Service) -> gr.Blocks:
     with gr.Blocks(title="广圆享 · 惠企政策智能问答") as ui:
         gr.Markdown("# 广圆享 · 惠企政策智能问答\n用日常的话提问，回答中的每一处 [n] 都对应下方的政策原文。")
+        form = ProfileForm()
         with gr.Tab("政策问答", id="chat"):
-            chat_tab(service)
+            chat_tab(service, form)
+        with gr.Tab("政策匹配", id="match"):
+            match_tab(service, form)
         with gr.Tab("解读审核", id="review") as review_tab:
             review_components = review_panel(service)
         with gr.Tab("文档库", id="library") as library_tab:
@@ -82,7 +88,7 @@ def build_ui(service: Service) -> gr.Blocks:
     return ui
 
 
-def chat_tab(service: Service) -> None:
+def chat_tab(service: Service, form: "ProfileForm") -> None:
     mode_note = "当前使用大语言模型作答，并逐条核对引用。" if service.llm_configured else (
         "当前为**摘录模式**：未配置大语言模型（设置 POLICY_QA_LLM_API_KEY 后启用），回答直接摘自政策原文。"
     )
@@ -123,40 +129,51 @@ def chat_tab(service: Service) -> None:
     def respond(text: str, chat: list, turns: list, given: list):
         text = (text or "").strip()
         if not text:
-            yield gr.skip(), chat, turns, given, gr.skip(), gr.skip()
+            yield gr.skip(), chat, turns, given, gr.skip(), gr.skip(), *form.skip()
             return
         chat = chat + [{"role": "user", "content": escape(text)}]
+        if is_matching_question(text):
+            # "哪些政策适用于我们" is answered by matching, on a profile read from the question and shown for correction.
+            profile = infer_profile(text)
+            try:
+                reply = match_markdown(profile, service.match(profile, limit=5))
+            except Unavailable as error:
+                reply = f"⚠️ {escape(str(error))}"
+            chat.append({"role": "assistant", "content": reply})
+            yield "", chat, turns, given, gr.skip(), gr.skip(), *form.values(profile)
+            return
         verified = service.verified(text)
         if verified is not None:
             chat.append({"role": "assistant", "content": verified_markdown(verified)})
         chat.append({"role": "assistant", "content": "…"})
-        yield "", chat, turns, given, gr.skip(), gr.skip()
+        yield "", chat, turns, given, gr.skip(), gr.skip(), *form.skip()
         streamed = ""
         try:
             for event in service.stream(text, [Message(**m) for m in turns]):
                 if event.kind == "token":
                     streamed += event.text
                     chat[-1] = {"role": "assistant", "content": escape(streamed)}
-                    yield gr.skip(), chat, turns, given, gr.skip(), gr.skip()
+                    yield gr.skip(), chat, turns, given, gr.skip(), gr.skip(), *form.skip()
                 elif event.kind == "reset":
                     streamed = ""
                 elif event.answer is not None:
                     answer = event.answer
         except (AssistantError, Unavailable) as error:
             chat[-1] = {"role": "assistant", "content": f"⚠️ {escape(str(error))}"}
-            yield gr.skip(), chat, turns, given, gr.skip(), gr.skip()
+            yield gr.skip(), chat, turns, given, gr.skip(), gr.skip(), *form.skip()
             return
         except Exception as error:  # noqa: BLE001 — a message in the chat, not Gradio's bare "Error"
             chat[-1] = {"role": "assistant", "content": f"⚠️ 出错了（{escape(type(error).__name__)}），请稍后再试。"}
-            yield gr.skip(), chat, turns, given, gr.skip(), gr.skip()
+            yield gr.skip(), chat, turns, given, gr.skip(), gr.skip(), *form.skip()
             return
         chat[-1] = {"role": "assistant", "content": answer_markdown(answer, service.llm_configured)}
         turns = turns + [{"role": "user", "content": text}, {"role": "assistant", "content": answer.answer}]
         given = given + [service.respond(answer).model_dump(mode="json", exclude={"verified_answer"})]
         choices = [(f"{n}. {a['question'][:40]}", n - 1) for n, a in enumerate(given, start=1)]
-        yield gr.skip(), chat, turns, given, [c.model_dump() for c in answer.citations], gr.update(choices=choices, value=len(given) - 1)
+        yield (gr.skip(), chat, turns, given, [c.model_dump() for c in answer.citations],
+               gr.update(choices=choices, value=len(given) - 1), *form.skip())
 
-    outputs = [question, chatbot, history, answers, citations, target]
+    outputs = [question, chatbot, history, answers, citations, target, *form.components]
     send.click(respond, [question, chatbot, history, answers], outputs)
     question.submit(respond, [question, chatbot, history, answers], outputs)
     new_topic.click(lambda: ([], [], [], [], gr.update(choices=[], value=None), ""), None, [chatbot, history, answers, citations, target, source_view])
@@ -287,3 +304,122 @@ def library_panel(service: Service):
 
 
 STATUS_LABELS = {"added": "已新增", "changed": "已更新", "unchanged": "无变化", "failed": "失败", "rejected": "已拒绝"}
+
+
+YES_NO = ["未知", "是", "否"]
+SIZES = ["未知", "微型", "小型", "小微", "中型", "大型"]
+OWNERSHIPS = {name: code for code, name in OWNERSHIP_NAMES.items()}
+
+
+class ProfileForm:
+    """The enterprise profile as form fields; the chat fills it when it reads a profile from a question."""
+
+    def __init__(self) -> None:
+        self.region = gr.Dropdown(["", *GUANGYUAN[:-1]], value="", label="所在区县", render=False, elem_id="pf-region")
+        self.park = gr.Dropdown(["", *PARKS], value="", label="所在园区", render=False)
+        self.industry = gr.Textbox(label="行业", placeholder="例如：猕猴桃加工", render=False, elem_id="pf-industry")
+        self.employees = gr.Number(label="从业人员（人）", precision=0, render=False)
+        self.revenue = gr.Number(label="年营业收入（万元）", render=False)
+        self.assets = gr.Number(label="资产总额（万元）", render=False)
+        self.ownership = gr.Dropdown(["未知", *OWNERSHIPS], value="未知", label="企业性质", render=False)
+        self.founded = gr.Number(label="成立年份", precision=0, render=False)
+        self.size = gr.Dropdown(SIZES, value="未知", label="规模（不知道人数和营收时）", render=False, elem_id="pf-size")
+        self.high_tech = gr.Radio(YES_NO, value="未知", label="高新技术企业", render=False)
+        self.exports = gr.Radio(YES_NO, value="未知", label="有出口业务", render=False)
+        self.rnd = gr.Radio(YES_NO, value="未知", label="有研发投入", render=False)
+        self.individual = gr.Radio(YES_NO, value="未知", label="个体工商户", render=False)
+        self.needs = gr.Textbox(label="需求（用逗号分开）", placeholder="例如：想贷款扩产，要接电", render=False, elem_id="pf-needs")
+        self.components = [self.region, self.park, self.industry, self.employees, self.revenue, self.assets, self.ownership,
+                           self.founded, self.size, self.high_tech, self.exports, self.rnd, self.individual, self.needs]
+
+    def skip(self) -> list:
+        return [gr.skip()] * len(self.components)
+
+    @staticmethod
+    def values(profile: Profile) -> list:
+        def yes_no(value: bool | None) -> str:
+            return "未知" if value is None else ("是" if value else "否")
+
+        return [profile.region or "", profile.park or "", profile.industry or "", profile.employees, profile.annual_revenue_wan,
+                profile.total_assets_wan, OWNERSHIP_NAMES.get(profile.ownership or "", "未知"), profile.founded_year,
+                profile.declared_size or "未知", yes_no(profile.is_high_tech), yes_no(profile.exports), yes_no(profile.has_rnd),
+                yes_no(profile.is_individual_business), "，".join(profile.needs)]
+
+    @staticmethod
+    def profile(region, park, industry, employees, revenue, assets, ownership, founded, size, high_tech, exports, rnd, individual, needs) -> Profile:
+        def known(value: str) -> bool | None:
+            return None if value == "未知" else value == "是"
+
+        return Profile(
+            region=region or None, park=park or None, industry=(industry or "").strip() or None,
+            employees=int(employees) if employees is not None else None, annual_revenue_wan=revenue, total_assets_wan=assets,
+            ownership=OWNERSHIPS.get(ownership), founded_year=int(founded) if founded else None,
+            declared_size=None if size == "未知" else size, is_high_tech=known(high_tech), exports=known(exports),
+            has_rnd=known(rnd), is_individual_business=known(individual),
+            needs=[n.strip() for n in re.split(r"[，,、；;\n]", needs or "") if n.strip()],
+        )
+
+
+def match_markdown(profile: Profile, result: MatchResult) -> str:
+    lines = [f"我理解的企业情况：{escape(describe(profile))}。如有不符，请在“政策匹配”页修改后重新匹配。", ""]
+    if not result.total:
+        return "\n".join(lines + ["没有找到适用的政策条款。补充企业规模、行业或需求后再试。"])
+    lines.append(f"共有 **{result.total}** 项政策适用，最相关的 {len(result.items)} 项：")
+    for n, m in enumerate(result.items, start=1):
+        contact = f"；联系：{escape('、'.join(m.departments['lead']))}" if m.departments["lead"] else ""
+        lines.append(f"{n}. 《{escape(m.doc_title)}》{escape(m.section.split(' > ')[-1])}：{escape(m.reasons[0]) if m.reasons else ''}{contact}")
+    return "\n".join(lines)
+
+
+def match_html(result: MatchResult) -> str:
+    shown = len(result.items)
+    head = f"<p>共有 <b>{result.total}</b> 项政策适用" + (f"，显示最相关的 {shown} 项。" if shown < result.total else "。") + "</p>"
+    cards = []
+    for m in result.items:
+        reasons = "".join(f"<li>✓ {escape(r)}</li>" for r in m.reasons)
+        doubts = "".join(f"<li>？{escape(u)}</li>" for u in m.uncertain)
+        contact = "、".join(m.departments["lead"]) or "—"
+        cooperating = "、".join(m.departments["cooperating"])
+        cards.append(
+            f'<div class="match-card"><h4>《{escape(m.doc_title)}》{escape(m.doc_number)}</h4>'
+            f'<p class="meta">{escape(m.section)} · 得分 {m.score}</p><ul>{reasons}{doubts}</ul>'
+            f'<p>政策类型：{escape("、".join(m.benefit) or "—")}；牵头：{escape(contact)}'
+            + (f"；配合：{escape(cooperating)}" if cooperating else "")
+            + f'</p><details><summary>条款原文</summary><div class="section-text">{escape(m.text)}</div></details></div>'
+        )
+    return f'<div class="source-view">{head}{"".join(cards)}</div>'
+
+
+def match_tab(service: Service, form: ProfileForm) -> None:
+    gr.Markdown("填写企业情况，查找适用的政策。不知道的项留空或选“未知”：未知不等于“否”，相关条件会列为待核实。")
+    with gr.Row():
+        form.region.render()
+        form.park.render()
+        form.industry.render()
+    with gr.Row():
+        form.employees.render()
+        form.revenue.render()
+        form.assets.render()
+        form.founded.render()
+    with gr.Row():
+        form.ownership.render()
+        form.size.render()
+    with gr.Row():
+        form.high_tech.render()
+        form.exports.render()
+        form.rnd.render()
+        form.individual.render()
+    form.needs.render()
+    with gr.Row():
+        show_all = gr.Checkbox(label="显示全部适用政策", value=False)
+        run = gr.Button("匹配政策", variant="primary", elem_id="match-button")
+    results = gr.HTML(elem_id="match-results")
+
+    def run_match(everything: bool, *values):
+        try:
+            result = service.match(ProfileForm.profile(*values), limit=None if everything else 20)
+        except (Unavailable, ValueError) as error:
+            return f"<p>⚠️ {escape(str(error))}</p>"
+        return match_html(result)
+
+    run.click(run_match, [show_all, *form.components], results)

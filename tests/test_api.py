@@ -207,3 +207,14 @@ def test_a_slow_answer_does_not_block_other_requests(client, llm):
     finished.append("search")
     thread.join()
     assert finished == ["search", "ask"]
+
+
+def test_match_ranks_items_and_counts_them_all(client):
+    profile = {"name": "苍溪红心猕猴桃加工厂", "region": "苍溪县", "industry": "猕猴桃加工", "employees": 15,
+               "annual_revenue_wan": 800, "ownership": "private", "needs": ["想贷款扩产", "要接电"]}
+    body = client.post("/api/match", json={"profile": profile, "limit": 3}).json()
+    assert body["total"] > 3 and len(body["items"]) == 3
+    assert any(m["section"].endswith("（十六）降低用电成本") for m in client.post("/api/match", json={"profile": profile, "limit": 10}).json()["items"])
+    assert body["items"][0]["reasons"] and body["items"][0]["departments"]["lead"]
+    bad = client.post("/api/match", json={"profile": {"employees": -3}})
+    assert bad.status_code == 422 and "employees" in bad.json()["error"]

@@ -105,3 +105,18 @@ def test_upload_a_document_to_the_library(page, tmp_path):
     page.get_by_role("tab", name="政策问答").click()
     ask(page, "新建猕猴桃冷链仓储有补助吗？")
     expect(page.locator("#chatbot")).to_contain_text(re.compile("按设备投资额的10%给予补助"), timeout=60_000)
+
+
+def test_a_which_policies_question_is_matched_and_the_profile_shown(page):
+    ask(page, "我们是一家做猕猴桃加工的小微企业，在苍溪县，今年想贷款扩大生产，有哪些政策可以用？")
+    chat = page.locator("#chatbot")
+    expect(chat).to_contain_text("我理解的企业情况", timeout=60_000)
+    expect(chat).to_contain_text("行业：猕猴桃加工")
+    expect(chat).to_contain_text("项政策适用")
+    page.get_by_role("tab", name="政策匹配").click()
+    expect(page.locator("#pf-industry textarea")).to_have_value("猕猴桃加工")  # shown, to be corrected
+    page.locator("#pf-industry textarea").fill("猕猴桃冷链物流")
+    page.locator("#match-button").click()
+    results = page.locator("#match-results")
+    expect(results).to_contain_text("项政策适用", timeout=30_000)
+    expect(results).to_contain_text("牵头")

@@ -56,6 +56,7 @@ def test_quick_eval_meets_the_committed_thresholds(corpus_settings, tmp_path):
     result = run_cli(["eval", "--quick", "--no-progress", "--reports-dir", str(tmp_path)], corpus_settings)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "86 questions" in result.stdout and "| hybrid | 86 |" in result.stdout and "| extractive | 86 |" in result.stdout
+    assert "Policy matching, 22 profiles from eval/matching.jsonl" in result.stdout
     assert "All thresholds in eval/thresholds.toml met." in result.stdout
     [folder] = list(tmp_path.iterdir())
     assert {"results.jsonl", "report.md", "report.html", "metrics.png", "types.png", "latency.png"} <= {p.name for p in folder.iterdir()}
@@ -142,3 +143,17 @@ def test_llm_judge_and_its_agreement_with_the_key_fact_check(small_assistant):
         assert "error" in rows[0].judge
     finally:
         server.stop()
+
+
+def test_matching_set_is_valid(kb):
+    from assistant.evaluation import load_matching
+    from assistant.matching import Profile
+
+    cases = load_matching(ROOT / "eval" / "matching.jsonl")
+    assert len(cases) >= 20 and len({c.id for c in cases}) == len(cases)
+    sections = {f"{c.doc_id}#{c.section}" for c in kb.chunks.values()}
+    for case in cases:
+        Profile.model_validate(case.profile)
+        assert 3 <= len(case.must_match) and case.must_not_match, case.id
+        assert set(case.must_match + case.must_not_match) <= sections, case.id
+        assert not set(case.must_match) & set(case.must_not_match), case.id

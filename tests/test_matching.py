@@ -1,0 +1,156 @@
+"""Policy items extracted from the real corpus, enterprise profiles, and matching them (rules on real text)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from fake_llm import FakeChatServer, Reply
+
+from assistant.index import KnowledgeBase, ingest
+from assistant.items import extract_items
+from assistant.loaders import load_file
+from assistant.matching import Profile, describe, infer_profile, is_matching_question, match
+from assistant.refine import refine_item
+from conftest import CORPUS, EMBEDDING_CACHE, PLAN, ROOT, make_settings
+
+ELECTRICITY = f"{PLAN}#一、开展降本增效攻坚行动 > （十六）降低用电成本"
+KIWI = Profile(name="苍溪红心猕猴桃加工厂", region="苍溪县", industry="猕猴桃加工", employees=15, annual_revenue_wan=800,
+               ownership="private", needs=["想贷款扩产", "要接电"])
+
+
+def item(kb, item_id):
+    return next(i for i in kb.items if i.item_id == item_id)
+
+
+def test_the_electricity_measure_is_tagged_from_its_text(kb):
+    electricity = item(kb, ELECTRICITY)
+    assert {"小微企业", "充换电设施项目"} <= set(electricity.values("beneficiaries"))
+    assert "水电气" in electricity.values("benefits")
+    assert [c.evidence for c in electricity.conditions if c.value == "规模上限"] == ["160千瓦及以下"]
+    assert electricity.lead == ["市发展改革委", "国网广元供电公司"] and electricity.cooperating == ["市级有关部门（单位）"]
+    assert electricity.valid_until.value == "2025-12-31" and electricity.level == "市级"
+    text = load_file(CORPUS / PLAN).text
+    assert text[electricity.start : electricity.end] == electricity.text
+    for tag in electricity.beneficiaries + electricity.benefits + electricity.conditions + electricity.departments:
+        assert text[tag.start : tag.end] == tag.evidence  # every value keeps the span it came from
+
+
+def test_law_articles_become_items_when_they_address_enterprises(kb):
+    law = "促进个体工商户发展条例.md"
+    items = [i for i in kb.items if i.doc_id == law]
+    assert items and all("个体工商户" in i.values("beneficiaries") or i.benefits for i in items)
+    assert any(i.valid_from and i.valid_from.value == "2022-11-01" for i in items)
+    assert not any(i.section.endswith("第一章 总则") for i in kb.items)  # chapter headings are not items
+
+
+def test_items_are_stored_with_the_index_and_reused(tmp_path, small_corpus):
+    settings = make_settings(tmp_path / "index", small_corpus)
+    ingest(settings, progress=False)
+    first = {i.item_id: i for i in KnowledgeBase(settings).items}
+    assert ELECTRICITY in first
+    changed = small_corpus / "公平竞争审查条例.md"
+    changed.write_text(changed.read_text(encoding="utf-8") + "\n第九十九条 对小微企业，依法给予支持。\n", encoding="utf-8")
+    ingest(settings, progress=False)
+    second = {i.item_id: i for i in KnowledgeBase(settings).items}
+    assert second[ELECTRICITY] == first[ELECTRICITY]
+    assert any(i.endswith("第九十九条") for i in second) and not any(i.endswith("第九十九条") for i in first)
+
+
+def test_size_class_follows_the_national_rules():
+    assert Profile(employees=15, annual_revenue_wan=800).size()[0] == "微型"
+    assert Profile(employees=150, annual_revenue_wan=5000, industry="铝型材制造").size()[0] == "小型"
+    assert Profile(employees=500, annual_revenue_wan=30000).size()[0] == "中型"
+    assert Profile(employees=8, annual_revenue_wan=60, industry="便利店零售").size()[0] == "微型"
+    assert Profile().size() == (None, "")  # unknown, not small
+
+
+def test_a_micro_kiwi_processor_gets_credit_and_electricity_measures(kb):
+    result = match(kb.items, KIWI, limit=10)
+    assert result.total > len(result.items) == 10  # the total counts every applicable item
+    top = {m.item_id: m for m in result.items}
+    assert ELECTRICITY in top
+    electricity = top[ELECTRICITY]
+    assert any("微型企业" in r and "小微企业" in r for r in electricity.reasons)
+    assert any("160千瓦及以下" in u for u in electricity.uncertain)
+    assert electricity.departments["lead"] == ["市发展改革委", "国网广元供电公司"]
+    assert any("融资/担保" in m.benefit for m in result.items)
+    assert [m.score for m in result.items] == sorted((m.score for m in result.items), reverse=True)
+
+
+def test_groups_rule_items_in_and_out(kb):
+    shop = Profile(industry="便利店", is_individual_business=True, ownership="individual", region="利州区", needs=["贷款"])
+    shop_items = {m.item_id for m in match(kb.items, shop).items}
+    assert any(i.startswith("促进个体工商户发展条例.md") for i in shop_items)
+    giant = Profile(industry="铝基材料", employees=3000, annual_revenue_wan=600000, ownership="state", park="广元经济技术开发区", needs=["用地"])
+    for m in match(kb.items, giant).items:
+        specific = set(item(kb, m.item_id).values("beneficiaries")) - {"所有经营主体"}
+        assert specific != {"小微企业"}, m.item_id  # a measure only for small firms is left out
+
+
+def test_unknown_fields_are_uncertain_not_false(kb):
+    unknown_size = Profile(industry="猕猴桃加工", region="苍溪县", needs=["要接电"])
+    electricity = next(m for m in match(kb.items, unknown_size).items if m.item_id == ELECTRICITY)
+    assert any("请核实企业规模是否属于小微企业" in u for u in electricity.uncertain)
+
+
+def test_a_question_is_read_as_a_profile():
+    question = "我们是一家做猕猴桃加工的小微企业，在苍溪县，今年想扩大生产，有哪些政策可以用？"
+    assert is_matching_question(question) and not is_matching_question("电子保函费率是多少？")
+    profile = infer_profile(question)
+    assert profile.industry == "猕猴桃加工" and profile.declared_size == "小微" and profile.region == "苍溪县"
+    assert profile.needs == ["扩大生产"] and profile.employees is None and profile.exports is None
+    assert "猕猴桃加工" in describe(profile) and "小微" in describe(profile)
+
+
+def run_cli(args, settings, stdin=None):
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(ROOT), "POLICY_QA_INDEX_DIR": str(settings.index_dir),
+           "POLICY_QA_CORPUS_DIR": str(settings.corpus_dir), "POLICY_QA_EMBEDDING_CACHE": str(EMBEDDING_CACHE)}
+    return subprocess.run([sys.executable, "-m", "assistant", *args], capture_output=True, text=True, env=env, cwd=ROOT, input=stdin, timeout=600)
+
+
+def test_match_and_items_commands(corpus_settings, tmp_path):
+    profile = tmp_path / "kiwi.json"
+    profile.write_text(KIWI.model_dump_json(exclude_none=True), encoding="utf-8")
+    result = run_cli(["match", "--profile", str(profile), "--json", "-n", "5"], corpus_settings)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["total"] > 5 and len(out["items"]) == 5
+    assert set(out["items"][0]) >= {"item_id", "doc_title", "doc_number", "section", "title", "text", "reasons", "uncertain", "benefit", "departments", "score"}
+    text = run_cli(["match", "--profile", str(profile), "-n", "3"], corpus_settings).stdout
+    assert text.startswith(f"共有 {out['total']} 项政策适用，以下是最相关的 3 项")
+    batch = tmp_path / "profiles.jsonl"
+    batch.write_text(json.dumps({"id": "kiwi", "profile": KIWI.model_dump(exclude_none=True)}, ensure_ascii=False) + "\n"
+                     + json.dumps({"id": "bad", "profile": {"employees": "很多"}}, ensure_ascii=False) + "\n", encoding="utf-8")
+    lines = [json.loads(line) for line in run_cli(["match", "--input", str(batch)], corpus_settings).stdout.splitlines()]
+    assert lines[0]["id"] == "kiwi" and lines[0]["total"] == out["total"]
+    assert lines[1]["id"] == "bad" and "not a valid profile" in lines[1]["error"]
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"ownership": "martian"}', encoding="utf-8")
+    refused = run_cli(["match", "--profile", str(bad)], corpus_settings)
+    assert refused.returncode == 1 and "ownership" in refused.stderr and "Traceback" not in refused.stderr
+    listed = run_cli(["items", "--beneficiary", "个体工商户", "--json"], corpus_settings)
+    assert listed.returncode == 0 and all("个体工商户" in {t["value"] for t in i["beneficiaries"]} for i in json.loads(listed.stdout))
+
+
+def test_the_language_model_refines_tags_only_with_verbatim_evidence(kb):
+    server = FakeChatServer().start()
+    try:
+        settings = kb.settings.model_copy(update={"llm_base_url": server.base_url, "llm_max_retries": 0, "refine_items": True})
+        from assistant.llm import chat_model
+
+        electricity = item(kb, ELECTRICITY)
+        server.script(Reply(json.dumps({
+            "beneficiaries": [{"value": "民营企业", "evidence": "压减企业接电成本"}, {"value": "外贸企业", "evidence": "出口退税"}],
+            "benefits": [{"value": "资金补贴/奖励", "evidence": "由供电企业出资建设红线外电力接入工程"}, {"value": "胡编", "evidence": "用电"}],
+        }, ensure_ascii=False)))
+        refined = refine_item(chat_model(settings), electricity)
+        added = {(t.value, t.evidence) for t in refined.beneficiaries + refined.benefits} - {(t.value, t.evidence) for t in electricity.beneficiaries + electricity.benefits}
+        assert added == {("民营企业", "压减企业接电成本"), ("资金补贴/奖励", "由供电企业出资建设红线外电力接入工程")}
+        text = load_file(CORPUS / PLAN).text
+        assert all(text[t.start : t.end] == t.evidence for t in refined.beneficiaries + refined.benefits)
+        assert refined.refined and "《广元市2025年对标改革打造最优营商环境五大专项行动方案》" in server.requests[0]["messages"][1]["content"]
+        server.script(Reply("不是 JSON"))
+        assert refine_item(chat_model(settings), electricity) == electricity  # a failed refinement changes nothing
+    finally:
+        server.stop()
