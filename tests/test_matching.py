@@ -4,11 +4,9 @@ import json
 import subprocess
 import sys
 
-import pytest
 from fake_llm import FakeChatServer, Reply
 
 from assistant.index import KnowledgeBase, ingest
-from assistant.items import extract_items
 from assistant.loaders import load_file
 from assistant.matching import Profile, describe, infer_profile, is_matching_question, match
 from assistant.refine import refine_item
