@@ -78,29 +78,15 @@ def per_group(results: dict[str, list[Row]], by: str) -> str:
 def draw_charts(results: dict[str, list[Row]], summaries: dict[str, dict], folder: Path) -> list[str]:
     files = []
     configs = list(summaries)
-    # Metric bars per configuration.
-    fig, ax = plt.subplots(figsize=(10, 4.5))
-    width = 0.8 / max(len(configs), 1)
-    for i, config in enumerate(configs):
-        values = [summaries[config].get(m) or 0 for m in CHART_METRICS]
-        ax.bar([x + i * width for x in range(len(CHART_METRICS))], values, width, label=config)
-    ax.set_xticks([x + width * (len(configs) - 1) / 2 for x in range(len(CHART_METRICS))], CHART_METRICS)
-    ax.set_ylim(0, 1.05)
-    ax.set_title("Metrics by configuration")
-    ax.legend(fontsize=8, ncol=4)
-    files.append(save(fig, folder / "metrics.png"))
-    # Accuracy per question type.
+    metric_values = {c: [summaries[c].get(m) or 0 for m in CHART_METRICS] for c in configs}
+    files.append(grouped_bars(CHART_METRICS, metric_values, "Metrics by configuration", folder / "metrics.png"))
     types = sorted({r.item.type for rows in results.values() for r in rows})
-    fig, ax = plt.subplots(figsize=(10, 4.5))
-    for i, config in enumerate(configs):
+    type_values = {}
+    for config in configs:
         by_type = breakdown(results[config], "type")
-        values = [headline(by_type[t])[1] or 0 if t in by_type else 0 for t in types]
-        ax.bar([x + i * width for x in range(len(types))], values, width, label=config)
-    ax.set_xticks([x + width * (len(configs) - 1) / 2 for x in range(len(types))], types)
-    ax.set_ylim(0, 1.05)
-    ax.set_title("Per question type: key-fact accuracy (answers) or hit@5 (search)")
-    ax.legend(fontsize=8, ncol=4)
-    files.append(save(fig, folder / "types.png"))
+        type_values[config] = [(headline(by_type[t])[1] or 0) if t in by_type else 0 for t in types]
+    title = "Per question type: key-fact accuracy or refusal recall (answers), hit@5 (search)"
+    files.append(grouped_bars(types, type_values, title, folder / "types.png"))
     # Latency distribution.
     fig, ax = plt.subplots(figsize=(10, 4))
     ax.boxplot([[r.latency_ms for r in results[c]] for c in configs], tick_labels=configs, showfliers=True)
@@ -109,6 +95,19 @@ def draw_charts(results: dict[str, list[Row]], summaries: dict[str, dict], folde
     ax.set_title("Latency by configuration")
     files.append(save(fig, folder / "latency.png"))
     return files
+
+
+def grouped_bars(groups: list[str], values: dict[str, list[float]], title: str, path: Path) -> str:
+    """One bar per configuration within each group, on a 0–1 scale."""
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    width = 0.8 / max(len(values), 1)
+    for i, (config, bars) in enumerate(values.items()):
+        ax.bar([x + i * width for x in range(len(groups))], bars, width, label=config)
+    ax.set_xticks([x + width * (len(values) - 1) / 2 for x in range(len(groups))], groups)
+    ax.set_ylim(0, 1.15)
+    ax.set_title(title)
+    ax.legend(fontsize=8, ncol=6, loc="upper center")
+    return save(fig, path)
 
 
 def save(fig, path: Path) -> str:

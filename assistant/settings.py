@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     # Vectors cached by (model, text hash); default: index_dir/embeddings.sqlite.
     embedding_cache: Path | None = None
 
-    # Chosen by measurement (see README "Chunk size"): the hit@5 / MRR sweep over eval/retrieval.jsonl.
+    # Chosen by measurement (see README "Chunk size"): the hit@5 / MRR sweep over eval/gold.jsonl.
     chunk_size: int = Field(500, ge=100, le=4000)
     top_k: int = Field(5, ge=1, le=100)
     # How many candidates each retriever contributes to the fusion.

@@ -3,6 +3,8 @@
 import os
 import shutil
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,20 @@ def _no_env_settings(monkeypatch):
     for name in list(os.environ):
         if name.startswith("POLICY_QA_") or name == "DEEPSEEK_API_KEY":
             monkeypatch.delenv(name)
+
+
+def run_cli(args, settings, stdin=None, **env_overrides):
+    """`python -m assistant ARGS` in a fresh process, configured only by environment variables."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POLICY_QA_") and k != "DEEPSEEK_API_KEY"}
+    env.update(
+        POLICY_QA_INDEX_DIR=str(settings.index_dir),
+        POLICY_QA_CORPUS_DIR=str(settings.corpus_dir),
+        POLICY_QA_EMBEDDING_CACHE=str(EMBEDDING_CACHE),
+        **env_overrides,
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "assistant", *args], input=stdin, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600
+    )
 
 
 def make_settings(index_dir: Path, corpus_dir: Path = CORPUS, **overrides) -> Settings:

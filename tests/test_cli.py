@@ -1,29 +1,12 @@
 """The `policy-qa` command as users run it: a real process, real index, JSON and text output."""
 
 import json
-import os
-import subprocess
-import sys
 
-from conftest import CORPUS, EMBEDDING_CACHE, PLAN, ROOT, make_settings
-
-
-def run(args, settings, stdin=None, **env_overrides):
-    """`python -m assistant ARGS` in a fresh process, configured only by environment variables."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POLICY_QA_") and k != "DEEPSEEK_API_KEY"}
-    env.update(
-        POLICY_QA_INDEX_DIR=str(settings.index_dir),
-        POLICY_QA_CORPUS_DIR=str(settings.corpus_dir),
-        POLICY_QA_EMBEDDING_CACHE=str(EMBEDDING_CACHE),
-        **env_overrides,
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "assistant", *args], input=stdin, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600
-    )
+from conftest import CORPUS, PLAN, make_settings, run_cli
 
 
 def test_search_json(corpus_settings):
-    result = run(["search", "电子保函费率是多少？", "-k", "3", "--json"], corpus_settings)
+    result = run_cli(["search", "电子保函费率是多少？", "-k", "3", "--json"], corpus_settings)
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
     assert out["question"] == "电子保函费率是多少？"
@@ -35,7 +18,7 @@ def test_search_json(corpus_settings):
 
 
 def test_search_table_and_modes(corpus_settings):
-    result = run(["search", "失业保险金领取期限最长多久", "--mode", "bm25", "-k", "2"], corpus_settings)
+    result = run_cli(["search", "失业保险金领取期限最长多久", "--mode", "bm25", "-k", "2"], corpus_settings)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("Q: 失业保险金领取期限最长多久")
     assert " 1. [" in result.stdout and " 2. [" in result.stdout and " 3. [" not in result.stdout
@@ -47,7 +30,7 @@ def test_search_batch_echoes_ids(corpus_settings, tmp_path):
     questions.write_text(
         '{"id": "a1", "question": "用气报装最快几天办完"}\n\n{"id": 7, "question": "个体工商户转企业有什么支持"}\n', encoding="utf-8"
     )
-    result = run(["search", "--input", str(questions), "-k", "2"], corpus_settings)
+    result = run_cli(["search", "--input", str(questions), "-k", "2"], corpus_settings)
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["id"] for line in lines] == ["a1", 7]
@@ -58,19 +41,19 @@ def test_search_batch_echoes_ids(corpus_settings, tmp_path):
 def test_search_bad_input_file_says_which_line(corpus_settings, tmp_path):
     questions = tmp_path / "bad.jsonl"
     questions.write_text('{"question": "好的"}\n{not json}\n', encoding="utf-8")
-    result = run(["search", "--input", str(questions)], corpus_settings)
+    result = run_cli(["search", "--input", str(questions)], corpus_settings)
     assert result.returncode == 1
     assert f"{questions}:2: not valid JSON" in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_docs_lists_title_number_date_authority_chunks(corpus_settings):
-    result = run(["docs"], corpus_settings)
+    result = run_cli(["docs"], corpus_settings)
     assert result.returncode == 0, result.stderr
     assert "广元市2025年对标改革打造最优营商环境五大专项行动方案" in result.stdout
     assert "文号: 广营商办〔2025〕1号  日期: 2025-03-24" in result.stdout
     assert "22 documents" in result.stdout
-    docs = json.loads(run(["docs", "--json"], corpus_settings).stdout)
+    docs = json.loads(run_cli(["docs", "--json"], corpus_settings).stdout)
     plan = next(d for d in docs if d["doc_id"] == PLAN)
     assert plan["authority"].startswith("广元市推进政府职能转变和优化营商环境工作领导小组办公室") and plan["chunks"] > 40
 
@@ -78,34 +61,34 @@ def test_docs_lists_title_number_date_authority_chunks(corpus_settings):
 def test_ingest_prints_a_summary_and_exit_status(tmp_path, small_corpus):
     (small_corpus / "坏文件.pdf").write_bytes(b"not a pdf at all")
     settings = make_settings(tmp_path / "index", small_corpus)
-    result = run(["ingest", "--no-progress"], settings)
+    result = run_cli(["ingest", "--no-progress"], settings)
     assert result.returncode == 0, result.stderr
     assert "failed    坏文件.pdf  — 坏文件.pdf: corrupt or unreadable PDF" in result.stdout
     assert f"added     {PLAN}" in result.stdout
     assert "Indexed" in result.stdout and "(3 added, 1 failed)" in result.stdout
 
-    again = run(["ingest", "--no-progress"], settings)
+    again = run_cli(["ingest", "--no-progress"], settings)
     assert again.returncode == 0 and "Index is up to date (3 unchanged, 1 failed)." in again.stdout
 
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "空.txt").write_bytes(b"")
     (broken / "x.xlsx").write_bytes(b"PK")
-    nothing = run(["ingest", "--no-progress"], make_settings(tmp_path / "index2", broken))
+    nothing = run_cli(["ingest", "--no-progress"], make_settings(tmp_path / "index2", broken))
     assert nothing.returncode == 1
     assert "failed    空.txt  — 空.txt: the file is empty" in nothing.stdout
     assert "Nothing could be ingested" in nothing.stderr
 
 
 def test_search_without_index_is_a_clear_error(tmp_path):
-    result = run(["search", "你好"], make_settings(tmp_path / "none", CORPUS))
+    result = run_cli(["search", "你好"], make_settings(tmp_path / "none", CORPUS))
     assert result.returncode == 1
     assert "no index in" in result.stderr and "policy-qa ingest" in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_ask_json_extractive(corpus_settings):
-    result = run(["ask", "我们是小微企业，用电接入要自己出钱吗？", "--json"], corpus_settings)
+    result = run_cli(["ask", "我们是小微企业，用电接入要自己出钱吗？", "--json"], corpus_settings)
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
     assert set(out) >= {"question", "answer", "mode", "refused", "citations", "retrieved", "notice", "timings_ms"}
@@ -121,7 +104,7 @@ def test_ask_batch_echoes_ids_and_reports_bad_lines(corpus_settings, tmp_path):
     questions = tmp_path / "questions.jsonl"
     lines = [{"id": "a", "question": "电子保函费率是多少？"}, {"id": "b", "question": "  "}, {"id": 3, "question": "失业保险金最长领多久？"}]
     questions.write_text("\n".join(json.dumps(q, ensure_ascii=False) for q in lines) + "\n", encoding="utf-8")
-    result = run(["ask", "--input", str(questions)], corpus_settings)
+    result = run_cli(["ask", "--input", str(questions)], corpus_settings)
     assert result.returncode == 0, result.stderr
     first, second, third = [json.loads(line) for line in result.stdout.splitlines()]
     assert first["id"] == "a" and "2.8‰" in first["answer"]
@@ -135,7 +118,7 @@ def test_ask_streams_llm_answer_with_sources(corpus_settings):
     server = FakeChatServer().start()
     try:
         server.script(Reply(lambda r: f"保函费率不高于2.8‰[{passage_number(r, '保函费率不高于2.8‰')}]，并逐步降低至2‰[99]。"))
-        result = run(["ask", "电子保函费率是多少？"], corpus_settings, POLICY_QA_LLM_BASE_URL=server.base_url, DEEPSEEK_API_KEY="sk-cli-secret")
+        result = run_cli(["ask", "电子保函费率是多少？"], corpus_settings, POLICY_QA_LLM_BASE_URL=server.base_url, DEEPSEEK_API_KEY="sk-cli-secret")
     finally:
         server.stop()
     assert result.returncode == 0, result.stderr
@@ -148,12 +131,12 @@ def test_ask_streams_llm_answer_with_sources(corpus_settings):
 
 
 def test_ask_llm_mode_without_model_explains(corpus_settings):
-    result = run(["ask", "电子保函费率是多少？", "--mode", "llm"], corpus_settings)
+    result = run_cli(["ask", "电子保函费率是多少？", "--mode", "llm"], corpus_settings)
     assert result.returncode == 1 and "POLICY_QA_LLM_API_KEY" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_chat_understands_follow_ups(corpus_settings):
-    result = run(["chat"], corpus_settings, stdin="电子保函的费率是多少？\n以后还会降吗？\n退出\n")
+    result = run_cli(["chat"], corpus_settings, stdin="电子保函的费率是多少？\n以后还会降吗？\n退出\n")
     assert result.returncode == 0, result.stderr
     first, second = result.stdout.split("问：")[1:3]
     assert "2.8‰" in first and "来源：" in first

@@ -2,8 +2,6 @@
 LangChain-tutorial baseline, reports, and the LLM judge (against the local OpenAI-compatible server)."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 from fake_llm import FakeChatServer, Reply
@@ -13,7 +11,7 @@ from assistant.eval_runs import run
 from assistant.evaluation import TYPES, check_thresholds, load_gold, select
 from assistant.index import KnowledgeBase, chroma_client, collection_names, ingest
 from assistant.reports import summaries_of, write_report
-from conftest import CORPUS, EMBEDDING_CACHE, PLAN, ROOT, make_settings
+from conftest import CORPUS, PLAN, ROOT, make_settings, run_cli
 
 GOLD = ROOT / "eval" / "gold.jsonl"
 
@@ -43,12 +41,6 @@ def test_hybrid_search_beats_both_single_modes_on_the_gold_set(kb):
     assert hybrid["hit@5"] >= 0.92
     assert hybrid["hit@5"] > max(bm25["hit@5"], dense["hit@5"])
     assert hybrid["mrr"] >= bm25["mrr"] > dense["mrr"]
-
-
-def run_cli(args, settings):
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(ROOT), "POLICY_QA_INDEX_DIR": str(settings.index_dir),
-           "POLICY_QA_CORPUS_DIR": str(settings.corpus_dir), "POLICY_QA_EMBEDDING_CACHE": str(EMBEDDING_CACHE)}
-    return subprocess.run([sys.executable, "-m", "assistant", *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=900)
 
 
 def test_quick_eval_meets_the_committed_thresholds(corpus_settings, tmp_path):

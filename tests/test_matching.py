@@ -1,8 +1,6 @@
 """Policy items extracted from the real corpus, enterprise profiles, and matching them (rules on real text)."""
 
 import json
-import subprocess
-import sys
 
 from fake_llm import FakeChatServer, Reply
 
@@ -10,7 +8,7 @@ from assistant.index import KnowledgeBase, ingest
 from assistant.loaders import load_file
 from assistant.matching import Profile, describe, infer_profile, is_matching_question, match
 from assistant.refine import refine_item
-from conftest import CORPUS, EMBEDDING_CACHE, PLAN, ROOT, make_settings
+from conftest import CORPUS, PLAN, make_settings, run_cli
 
 ELECTRICITY = f"{PLAN}#一、开展降本增效攻坚行动 > （十六）降低用电成本"
 KIWI = Profile(name="苍溪红心猕猴桃加工厂", region="苍溪县", industry="猕猴桃加工", employees=15, annual_revenue_wan=800,
@@ -99,12 +97,6 @@ def test_a_question_is_read_as_a_profile():
     assert profile.industry == "猕猴桃加工" and profile.declared_size == "小微" and profile.region == "苍溪县"
     assert profile.needs == ["扩大生产"] and profile.employees is None and profile.exports is None
     assert "猕猴桃加工" in describe(profile) and "小微" in describe(profile)
-
-
-def run_cli(args, settings, stdin=None):
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(ROOT), "POLICY_QA_INDEX_DIR": str(settings.index_dir),
-           "POLICY_QA_CORPUS_DIR": str(settings.corpus_dir), "POLICY_QA_EMBEDDING_CACHE": str(EMBEDDING_CACHE)}
-    return subprocess.run([sys.executable, "-m", "assistant", *args], capture_output=True, text=True, env=env, cwd=ROOT, input=stdin, timeout=600)
 
 
 def test_match_and_items_commands(corpus_settings, tmp_path):
