@@ -148,9 +148,13 @@ def score_answer(config: str, item: GoldItem, answer: dict, latency_ms: float, c
         row.cited_gold = any(
             c["doc_id"] == doc and c["start"] < end and start < c["end"] for c in citations for doc, (start, end) in gold_spans
         )
+        # Noise: the citation neither overlaps a gold quote nor comes from a passage holding a distinctive one.
         texts = {p.chunk_id: p.text for p in passages}
+        distinctive = corpus.distinctive(item)
         row.noise = sum(
-            1 for c in citations if not any(q.file == c["doc_id"] and q.quote in texts.get(c["chunk_id"], "") for q in item.gold)
+            1 for c in citations
+            if not any(c["doc_id"] == doc and c["start"] < end and start < c["end"] for doc, (start, end) in gold_spans)
+            and not any(q.file == c["doc_id"] and q.quote in texts.get(c["chunk_id"], "") for q in distinctive)
         )
     else:
         row.correct = row.refused
@@ -266,9 +270,11 @@ def load_matching(path: Path) -> list[MatchingCase]:
 def evaluate_matching(items: list, cases: list[MatchingCase], k: int = 10) -> tuple[dict, list[dict]]:
     """recall@k: share of must-match items among the first k. precision@k: of the labelled items among the
     first k, the share that are must-match (the others being must-not-match). excluded: share of must-not-match
-    items left out of the matched set altogether, as they should be."""
+    items left out of the matched set altogether, as they should be. Labels naming no extracted item count
+    as misses for recall and are left out of `excluded`."""
     from assistant.matching import Profile, match
 
+    item_ids = {item.item_id for item in items}
     rows = []
     for case in cases:
         result = match(items, Profile.model_validate(case.profile))
@@ -276,14 +282,18 @@ def evaluate_matching(items: list, cases: list[MatchingCase], k: int = 10) -> tu
         matched = {m.item_id for m in result.items}
         hits = [i for i in case.must_match if i in top]
         wrong = [i for i in case.must_not_match if i in top]
+        must_not = [i for i in case.must_not_match if i in item_ids]
         rows.append({"id": case.id, "total": result.total, "hits": hits, "missed": [i for i in case.must_match if i not in top],
-                     "wrong_in_top": wrong, "wrongly_matched": [i for i in case.must_not_match if i in matched],
-                     "recall": len(hits) / len(case.must_match), "precision": len(hits) / (len(hits) + len(wrong)) if hits or wrong else 1.0})
-    must_not = sum(len(c.must_not_match) for c in cases)
+                     "wrong_in_top": wrong, "wrongly_matched": [i for i in must_not if i in matched], "must_not": len(must_not),
+                     "recall": len(hits) / len(case.must_match) if case.must_match else None,
+                     "precision": len(hits) / (len(hits) + len(wrong)) if hits or wrong else None})
+    recalls = [r["recall"] for r in rows if r["recall"] is not None]
+    precisions = [r["precision"] for r in rows if r["precision"] is not None]
+    must_not = sum(r["must_not"] for r in rows)
     summary = {
         "profiles": len(cases),
-        f"recall@{k}": ratio(sum(r["recall"] for r in rows), len(rows)),
-        f"precision@{k}": ratio(sum(r["precision"] for r in rows), len(rows)),
+        f"recall@{k}": ratio(sum(recalls), len(recalls)),
+        f"precision@{k}": ratio(sum(precisions), len(precisions)),
         "excluded": ratio(must_not - sum(len(r["wrongly_matched"]) for r in rows), must_not),
         "matched_per_profile": ratio(sum(r["total"] for r in rows), len(rows)),
     }

@@ -38,16 +38,18 @@ INDUSTRY_GROUPS: list[tuple[re.Pattern, str]] = [
     (re.compile(r"物流|运输|货运|快递|仓储|供应链"), "物流企业"),
     (re.compile(r"建筑|工程|施工|装修|建设"), "建筑/工程企业"),
 ]
-# National SME size rules (工信部联企业〔2011〕300号), by sector: (micro: employees < e or revenue < r;
-# small: employees < e or revenue < r; medium: employees < e or revenue < r), revenue in 万元.
-SIZE_RULES: list[tuple[re.Pattern | None, tuple[tuple[int, int], tuple[int, int], tuple[int, int]]]] = [
-    (re.compile(r"零售|便利店|超市|商店|小店|门店"), ((10, 100), (50, 500), (300, 20000))),
-    (re.compile(r"餐|饭店|酒店|住宿|民宿"), ((10, 100), (100, 2000), (300, 10000))),
-    (re.compile(r"批发|贸易|外贸"), ((5, 1000), (20, 5000), (200, 40000))),
-    (re.compile(r"物流|运输|货运|仓储"), ((20, 200), (300, 2000), (1000, 30000))),
-    (re.compile(r"软件|信息|科技|互联网"), ((10, 50), (100, 1000), (300, 10000))),
-    (re.compile(r"建筑|工程|施工"), ((0, 300), (0, 6000), (0, 80000))),
-    (None, ((20, 300), (300, 2000), (1000, 40000))),  # industry, and whatever is not listed above
+# National SME size rules (工信部联企业〔2011〕300号), by sector: for micro, small and medium in turn, the
+# limits on employees ("e"), revenue ("r", 万元) and total assets ("a", 万元); a firm is in the class when
+# any of its known figures is below that limit. Sectors not listed use the industrial rule.
+Limits = dict[str, int]
+SIZE_RULES: list[tuple[re.Pattern | None, tuple[Limits, Limits, Limits]]] = [
+    (re.compile(r"零售|便利店|超市|商店|小店|门店"), ({"e": 10, "r": 100}, {"e": 50, "r": 500}, {"e": 300, "r": 20000})),
+    (re.compile(r"餐|饭店|酒店|住宿|民宿"), ({"e": 10, "r": 100}, {"e": 100, "r": 2000}, {"e": 300, "r": 10000})),
+    (re.compile(r"批发|贸易|外贸"), ({"e": 5, "r": 1000}, {"e": 20, "r": 5000}, {"e": 200, "r": 40000})),
+    (re.compile(r"物流|运输|货运|仓储"), ({"e": 20, "r": 200}, {"e": 300, "r": 2000}, {"e": 1000, "r": 30000})),
+    (re.compile(r"软件|信息|科技|互联网"), ({"e": 10, "r": 50}, {"e": 100, "r": 1000}, {"e": 300, "r": 10000})),
+    (re.compile(r"建筑|工程|施工"), ({"r": 300, "a": 300}, {"r": 6000, "a": 5000}, {"r": 80000, "a": 80000})),
+    (None, ({"e": 20, "r": 300}, {"e": 300, "r": 2000}, {"e": 1000, "r": 40000})),
 ]
 
 
@@ -71,15 +73,23 @@ class Profile(BaseModel):
     needs: list[str] = []
 
     def size(self) -> tuple[SizeClass | None, str]:
-        """The size class and how it was found, in words."""
-        if self.employees is None and self.annual_revenue_wan is None:
-            return self.declared_size, f"自述为{self.declared_size}企业" if self.declared_size else ""
+        """The size class and how it was found, in words; unknown when the known figures cannot decide it."""
         rule = next(limits for pattern, limits in SIZE_RULES if pattern is None or (self.industry and pattern.search(self.industry)))
-        for label, (employees, revenue) in zip(("微型", "小型", "中型"), rule):
-            if (self.employees is not None and self.employees < employees) or (self.annual_revenue_wan is not None and self.annual_revenue_wan < revenue):
-                facts = "、".join(f for f in (self.employees is not None and f"从业人员{self.employees}人", self.annual_revenue_wan is not None and f"营业收入{self.annual_revenue_wan:g}万元") if f)
-                return label, f"{facts}，按中小企业划型标准属{label}企业"
-        return "大型", "按中小企业划型标准属大型企业"
+        figures = {"e": self.employees, "r": self.annual_revenue_wan, "a": self.total_assets_wan}
+        names = {"e": "从业人员{:g}人", "r": "营业收入{:g}万元", "a": "资产总额{:g}万元"}
+        known = "、".join(names[k].format(v) for k, v in figures.items() if v is not None and k in rule[0])
+        complete = all(figures[k] is not None for k in rule[0])
+        for label, limits in zip(("微型", "小型", "中型"), rule):
+            if any(figures[k] is not None and figures[k] < limit for k, limit in limits.items()):
+                # Below a limit proves the class only for the smallest one, or when every figure is known:
+                # otherwise an unknown figure might put the firm in a smaller class.
+                if label == "微型" or complete:
+                    return label, f"{known}，按中小企业划型标准属{label}企业"
+                break
+        else:
+            if complete:
+                return "大型", f"{known}，按中小企业划型标准属大型企业"
+        return self.declared_size, f"自述为{self.declared_size}企业" if self.declared_size else ""
 
     def years(self) -> int | None:
         return date.today().year - self.founded_year if self.founded_year else None
@@ -147,12 +157,13 @@ def fit(tag: Tag, profile: Profile) -> Fit:
             return Fit(fits=None, reason=f"{quoted}，请核实企业规模是否属于{label}")
         return Fit(fits=size in allowed, reason=f"{size_reason}；{quoted}")
     checks = {
-        "个体工商户": (profile.is_individual_business or (profile.ownership == "individual" if profile.ownership else None), "个体工商户"),
+        "个体工商户": (profile.is_individual_business if profile.is_individual_business is not None
+                  else (profile.ownership == "individual" if profile.ownership else None), "个体工商户"),
         "民营企业": (profile.ownership in ("private", "individual") if profile.ownership else None, "民营"),
         "外贸企业": (profile.exports, "有出口业务"),
-        "科技型企业": (bool(profile.has_rnd or profile.is_high_tech) if (profile.has_rnd is not None or profile.is_high_tech is not None) else None, "有研发活动"),
+        "科技型企业": (True if (profile.has_rnd or profile.is_high_tech) else (False if profile.has_rnd is False and profile.is_high_tech is False else None), "有研发活动"),
         "高新技术企业": (profile.is_high_tech, "是高新技术企业"),
-        "园区企业": (bool(profile.park) if profile.park is not None or profile.region is not None else None, f"位于{profile.park}" if profile.park else "位于园区"),
+        "园区企业": (True if profile.park else None, f"位于{profile.park}"),
         "新办企业": ((profile.years() or 0) <= 3 if profile.years() is not None else None, f"成立于{profile.founded_year}年"),
         "上市后备企业": (True if re.search(r"上市|挂牌", profile.needs_text()) else None, "有上市或挂牌打算"),
         "外资企业": (profile.ownership == "foreign" if profile.ownership else None, "外资"),
@@ -236,6 +247,9 @@ def match_item(item: PolicyItem, profile: Profile, relevance: float = 0.0) -> Ma
     if place is False:
         return None
     fits = [(tag, fit(tag, profile)) for tag in item.beneficiaries]
+    if not fits and item.level != "国家":
+        # A plan measure that names no group addresses every business.
+        fits = [(Tag(value="所有经营主体", evidence=item.title, start=item.start, end=item.start), Fit(fits=True, reason="面向各类经营主体", specific=False))]
     yes = [(tag, f) for tag, f in fits if f.fits]
     specific_yes = [(tag, f) for tag, f in yes if f.specific]
     unknown = [(tag, f) for tag, f in fits if f.fits is None and f.specific]

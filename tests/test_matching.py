@@ -57,8 +57,14 @@ def test_size_class_follows_the_national_rules():
     assert Profile(employees=15, annual_revenue_wan=800).size()[0] == "微型"
     assert Profile(employees=150, annual_revenue_wan=5000, industry="铝型材制造").size()[0] == "小型"
     assert Profile(employees=500, annual_revenue_wan=30000).size()[0] == "中型"
+    assert Profile(employees=3000, annual_revenue_wan=500000).size()[0] == "大型"
     assert Profile(employees=8, annual_revenue_wan=60, industry="便利店零售").size()[0] == "微型"
+    assert Profile(industry="建筑施工", total_assets_wan=100).size()[0] == "微型"  # construction: revenue or assets
+    assert Profile(industry="建筑施工", employees=10).size()[0] is None  # headcount does not count there
     assert Profile().size() == (None, "")  # unknown, not small
+    # One figure above a limit decides nothing while the other is unknown; one below the micro limit does.
+    assert Profile(employees=500).size()[0] is None and Profile(employees=15).size()[0] == "微型"
+    assert Profile(employees=500, declared_size="中型").size() == ("中型", "自述为中型企业")
 
 
 def test_a_micro_kiwi_processor_gets_credit_and_electricity_measures(kb):
@@ -88,6 +94,20 @@ def test_unknown_fields_are_uncertain_not_false(kb):
     unknown_size = Profile(industry="猕猴桃加工", region="苍溪县", needs=["要接电"])
     electricity = next(m for m in match(kb.items, unknown_size).items if m.item_id == ELECTRICITY)
     assert any("请核实企业规模是否属于小微企业" in u for u in electricity.uncertain)
+    from assistant.items import Tag
+    from assistant.matching import fit
+
+    park = Tag(value="园区企业", evidence="园区", start=0, end=2)
+    assert fit(park, Profile(region="苍溪县")).fits is None and fit(park, Profile(park="广元国际铁路港")).fits is True
+    tech = Tag(value="科技型企业", evidence="研发", start=0, end=2)
+    assert fit(tech, Profile(is_high_tech=False)).fits is None and fit(tech, Profile(is_high_tech=False, has_rnd=False)).fits is False
+
+
+def test_a_plan_measure_naming_no_group_still_serves_a_need(kb):
+    untagged = [i for i in kb.items if i.level == "市级" and not i.beneficiaries and "水电气" in i.values("benefits")]
+    assert untagged
+    matched = {m.item_id for m in match(kb.items, Profile(region="利州区", needs=["要接水接电"])).items}
+    assert untagged[0].item_id in matched
 
 
 def test_a_question_is_read_as_a_profile():
