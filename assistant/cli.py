@@ -314,13 +314,13 @@ def match_command(profile_file, input_file, limit, show_all, as_json) -> None:
     if input_file:
         for line in read_jsonl(input_file, "profile"):
             try:
-                result = match(kb.items, Profile.model_validate(line["profile"]), limit)
+                result = match(kb.items, Profile.model_validate(line["profile"]), limit, kb.item_index)
                 out = {"id": line.get("id"), **result.model_dump(exclude={"profile"})}
             except ValidationError as error:
                 out = {"id": line.get("id"), "error": f"not a valid profile: {error.errors()[0]['msg']}"}
             click.echo(json.dumps(out, ensure_ascii=False))
         return
-    result = match(kb.items, read_profile(profile_file), limit)
+    result = match(kb.items, read_profile(profile_file), limit, kb.item_index)
     if as_json:
         click.echo(json.dumps(result.model_dump(exclude={"profile"}), ensure_ascii=False, indent=2))
     else:
@@ -374,7 +374,7 @@ def eval_command(gold_set, configs, compare, limit, types, judge, thresholds, qu
     summaries = summaries_of(results)
     matching = None
     if matching_set.exists():
-        matching = evaluate_matching(assistant.kb.items, load_matching(matching_set))
+        matching = evaluate_matching(assistant.kb.items, load_matching(matching_set), index=assistant.kb.item_index)
         summaries["matching"] = matching[0]
     if as_json:
         click.echo(json.dumps(summaries, ensure_ascii=False, indent=2))

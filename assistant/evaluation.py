@@ -267,17 +267,18 @@ def load_matching(path: Path) -> list[MatchingCase]:
         return [MatchingCase.model_validate_json(line) for line in lines if line.strip()]
 
 
-def evaluate_matching(items: list, cases: list[MatchingCase], k: int = 10) -> tuple[dict, list[dict]]:
+def evaluate_matching(items: list, cases: list[MatchingCase], k: int = 10, index=None) -> tuple[dict, list[dict]]:
     """recall@k: share of must-match items among the first k. precision@k: of the labelled items among the
     first k, the share that are must-match (the others being must-not-match). excluded: share of must-not-match
     items left out of the matched set altogether, as they should be. Labels naming no extracted item count
     as misses for recall and are left out of `excluded`."""
-    from assistant.matching import Profile, match
+    from assistant.matching import ItemIndex, Profile, match
 
+    index = index or ItemIndex(items)
     item_ids = {item.item_id for item in items}
     rows = []
     for case in cases:
-        result = match(items, Profile.model_validate(case.profile))
+        result = match(items, Profile.model_validate(case.profile), index=index)
         top = [m.item_id for m in result.items[:k]]
         matched = {m.item_id for m in result.items}
         hits = [i for i in case.must_match if i in top]

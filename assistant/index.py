@@ -21,8 +21,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import chromadb
 from chromadb.config import Settings as ChromaSettings
@@ -36,6 +37,9 @@ from assistant.items import PolicyItem, extract_items
 from assistant.lexical import LexicalIndex, Tokenizer
 from assistant.loaders import LoadError, load_file
 from assistant.settings import Settings
+
+if TYPE_CHECKING:
+    from assistant.matching import ItemIndex
 
 # Bump when loading, chunking or item extraction changes, so that unchanged files are read again.
 PIPELINE_VERSION = 6
@@ -394,3 +398,10 @@ class KnowledgeBase:
     @property
     def documents(self) -> list[DocumentRecord]:
         return self.manifest.documents
+
+    @cached_property
+    def item_index(self) -> "ItemIndex":
+        """BM25 over the policy items, built once per opened index (matching ranks by it)."""
+        from assistant.matching import ItemIndex
+
+        return ItemIndex(self.items, self.lexical.tokenizer)

@@ -109,7 +109,8 @@ class Service:
         return search(self.assistant.kb, question, k or self.settings.top_k, mode, filters)
 
     def match(self, profile: Profile, limit: int | None = 10) -> MatchResult:
-        return match(self.assistant.kb.items, profile, limit)
+        kb = self.assistant.kb
+        return match(kb.items, profile, limit, kb.item_index)
 
     def documents(self) -> list[DocumentRecord]:
         return list(self.assistant.kb.documents)
