@@ -111,7 +111,7 @@ class PolicyItem(BaseModel):
         return list(dict.fromkeys(tag.value for tag in getattr(self, field)))
 
 
-def find_tags(text: str, offset: int, dictionary: dict[str, list[str]], first_only: bool = True) -> list[Tag]:
+def find_tags(text: str, offset: int, dictionary: dict[str, list[str]]) -> list[Tag]:
     """One tag per label whose words occur, at the first occurrence (longest word first at a position)."""
     tags = []
     for label, words in dictionary.items():
@@ -202,7 +202,7 @@ def extract_items(document: LoadedDocument, doc_id: str, chunks: list[Chunk]) ->
             end=end,
             beneficiaries=find_tags(text, start, BENEFICIARIES),
             industries=find_tags(text, start, INDUSTRIES),
-            places=[Tag(value=p, evidence=p, start=start + text.find(p), end=start + text.find(p) + len(p)) for p in PLACES if p in text],
+            places=find_tags(text, start, {place: [place] for place in PLACES}),
             benefits=find_tags(text, start, BENEFITS),
             conditions=pattern_tags(text, start),
             lead=lead,

@@ -69,7 +69,7 @@ def per_group(results: dict[str, list[Row]], by: str) -> str:
         cells = []
         for config in groups:
             summary = groups[config].get(name)
-            metric, value = headline(summary) if summary else ("", None)
+            value = headline(summary)[1] if summary else None
             cells.append(f"{cell(value)} ({summary['questions']})" if summary else "—")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

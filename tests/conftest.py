@@ -28,15 +28,21 @@ def _no_env_settings(monkeypatch):
             monkeypatch.delenv(name)
 
 
-def run_cli(args, settings, stdin=None, **env_overrides):
-    """`python -m assistant ARGS` in a fresh process, configured only by environment variables."""
+def process_env(settings, **overrides: str) -> dict[str, str]:
+    """The environment of a child process configured only by `settings` and `overrides`, not the developer's."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("POLICY_QA_") and k != "DEEPSEEK_API_KEY"}
     env.update(
         POLICY_QA_INDEX_DIR=str(settings.index_dir),
         POLICY_QA_CORPUS_DIR=str(settings.corpus_dir),
         POLICY_QA_EMBEDDING_CACHE=str(EMBEDDING_CACHE),
-        **env_overrides,
+        **overrides,
     )
+    return env
+
+
+def run_cli(args, settings, stdin=None, **env_overrides):
+    """`python -m assistant ARGS` in a fresh process, configured only by environment variables."""
+    env = process_env(settings, **env_overrides)
     return subprocess.run(
         [sys.executable, "-m", "assistant", *args], input=stdin, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600
     )
@@ -93,19 +99,10 @@ class AppServer:
     """`python app.py` in its own process, configured by environment variables, on a free local port."""
 
     def __init__(self, settings: Settings, **env: str):
-        import subprocess
-        import sys
-
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        environment = {k: v for k, v in os.environ.items() if not k.startswith("POLICY_QA_") and k != "DEEPSEEK_API_KEY"}
-        environment.update(
-            POLICY_QA_PORT=str(self.port),
-            POLICY_QA_INDEX_DIR=str(settings.index_dir),
-            POLICY_QA_CORPUS_DIR=str(settings.corpus_dir),
-            POLICY_QA_EMBEDDING_CACHE=str(EMBEDDING_CACHE),
-            POLICY_QA_REVIEW_DB=str(settings.index_dir.parent / "reviews.sqlite"),
-            **env,
+        environment = process_env(
+            settings, POLICY_QA_PORT=str(self.port), POLICY_QA_REVIEW_DB=str(settings.index_dir.parent / "reviews.sqlite"), **env
         )
         self.log = (settings.index_dir.parent / "app.log").open("w")
         self.process = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=environment, stdout=self.log, stderr=self.log)

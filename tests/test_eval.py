@@ -9,9 +9,9 @@ from fake_llm import FakeChatServer, Reply
 from assistant.answer import Assistant
 from assistant.eval_runs import run
 from assistant.evaluation import TYPES, check_thresholds, load_gold, select
-from assistant.index import KnowledgeBase, chroma_client, collection_names, ingest
+from assistant.index import KnowledgeBase, chroma_client, collection_names
 from assistant.reports import summaries_of, write_report
-from conftest import CORPUS, PLAN, ROOT, make_settings, run_cli
+from conftest import CORPUS, PLAN, ROOT, app_corpus, run_cli
 
 GOLD = ROOT / "eval" / "gold.jsonl"
 
@@ -91,14 +91,7 @@ def test_check_thresholds_reads_minimum_and_maximum():
 @pytest.fixture(scope="module")
 def small_assistant(tmp_path_factory) -> Assistant:
     """The plan and two regulations only: the baseline then embeds a few hundred chunks, not the whole corpus."""
-    import shutil
-
-    folder = tmp_path_factory.mktemp("eval-small")
-    (folder / "corpus").mkdir()
-    for name in (PLAN, "公平竞争审查条例.md", "失业保险条例.md"):
-        shutil.copy(CORPUS / name, folder / "corpus" / name)
-    settings = make_settings(folder / "index", folder / "corpus")
-    ingest(settings, progress=False)
+    settings = app_corpus(tmp_path_factory.mktemp("eval-small"))
     return Assistant(settings, KnowledgeBase(settings))
 
 
