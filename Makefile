@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Fonts for the PDF fixtures; Chromium for the browser tests (Playwright drives it, downloads no browser).
 TEST_DEBS := fonts-droid-fallback fonts-dejavu-core chromium
 
-.PHONY: install dev-install index run test bench eval clean
+.PHONY: install dev-install index run test test-fast lint screenshot bench eval clean
 
 install: $(VENV)/.installed
 
@@ -26,7 +26,7 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	fi
 	# torch is pinned to the CPU build on these machines; an unpinned torch pulls a multi-GB CUDA build.
 	$(BIN)/python -m pip install -q "torch==2.13.0"
-	$(BIN)/python -m pip install -q -e ".[dev,st]"
+	$(BIN)/python -m pip install -q -e ".[dev,st,eval]"
 	touch $@
 
 index: install
@@ -36,14 +36,30 @@ run: install
 	@test -f index/manifest.json || $(BIN)/policy-qa ingest
 	$(BIN)/python app.py
 
-test: dev-install
+# The whole suite: lint and format check, then every test (full-corpus index, app server, browser included).
+test: dev-install lint
 	$(BIN)/python -m pytest
 
+# The fast tier: everything but the tests marked slow (full-corpus index, a server or a browser), in about a minute.
+test-fast: dev-install lint
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: dev-install
+	$(BIN)/ruff check assistant tests benchmarks app.py
+	$(BIN)/ruff format --check assistant tests benchmarks app.py
+
+# Refreshes the README's picture of the chat (tests otherwise write their screenshots to a temporary folder).
+screenshot: dev-install
+	SCREENSHOT_DIR=docs $(BIN)/python -m pytest tests/test_e2e.py -k test_ask_read_sources_and_review
+
 eval: install
+	$(BIN)/python -m pip install -q -e ".[eval]"
 	@test -f index/manifest.json || $(BIN)/policy-qa ingest
 	$(BIN)/policy-qa eval --compare
 
 bench: install
+	$(BIN)/python -m pip install -q -e ".[eval]"
+	$(BIN)/python benchmarks/startup.py
 	$(BIN)/python benchmarks/ingest_and_search.py
 
 clean:

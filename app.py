@@ -1,6 +1,6 @@
 """广圆享 web app entry: one server with the Gradio app at / and the JSON API under /api (docs at /docs).
 
-    python app.py            # or: make run
+python app.py            # or: make run
 """
 
 import logging
@@ -13,18 +13,24 @@ import gradio as gr  # noqa: E402
 import uvicorn  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 
-from assistant.api import create_api  # noqa: E402
-from assistant.service import Service  # noqa: E402
+from assistant.faces.api import create_api  # noqa: E402
+from assistant.faces.ui import CSS, build_ui  # noqa: E402
+from assistant.service.service import Service  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
-from assistant.ui import CSS, build_ui  # noqa: E402
 
 
 def create_app(settings: Settings) -> FastAPI:
     service = Service(settings)
+    service.reload()  # open the index now, so that the first question is answered at once
     api = create_api(service)
     ui = build_ui(service).queue(default_concurrency_limit=settings.concurrency_limit)
     return gr.mount_gradio_app(
-        api, ui, path="/", css=CSS, max_file_size=int(settings.max_upload_mb * 1_000_000), footer_links=["api"],
+        api,
+        ui,
+        path="/",
+        css=CSS,
+        max_file_size=int(settings.max_upload_mb * 1_000_000),
+        footer_links=["api"],
     )
 
 

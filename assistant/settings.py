@@ -6,7 +6,6 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-
 DEEPSEEK_BASE_URL = "https://api.deepseek.com"
 
 

@@ -17,12 +17,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant.answer import Assistant  # noqa: E402
-from assistant.eval_runs import run  # noqa: E402
-from assistant.evaluation import load_gold  # noqa: E402
-from assistant.index import KnowledgeBase, ingest  # noqa: E402
-from assistant.reports import summaries_of  # noqa: E402
-from assistant.retrieval import MODES, search  # noqa: E402
+from assistant.evaluation.metrics import load_gold  # noqa: E402
+from assistant.evaluation.reports import summaries_of  # noqa: E402
+from assistant.evaluation.runs import run  # noqa: E402
+from assistant.service.service import SEARCH_MODES as MODES  # noqa: E402
+from assistant.service.service import Service  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
 
 GOLD = ROOT / "eval" / "gold.jsonl"
@@ -38,11 +37,16 @@ def percentile(values: list[float], q: float) -> float:
 
 def measure_ingest(workdir: Path) -> Settings:
     settings = Settings(_env_file=None, corpus_dir=ROOT / "corpus", index_dir=workdir / "index")
-    cold = ingest(settings)
-    print(f"ingest, cold cache : {cold.chunks} chunks in {cold.seconds:6.1f} s = {cold.chunks / cold.seconds:6.1f} chunks/s (embedded {cold.embedded})")
-    warm = ingest(settings, rebuild=True)
-    print(f"ingest, warm cache : {warm.chunks} chunks in {warm.seconds:6.1f} s = {warm.chunks / warm.seconds:6.1f} chunks/s (embedded {warm.embedded})")
-    noop = ingest(settings)
+    service = Service(settings)
+    cold = service.ingest()
+    print(
+        f"ingest, cold cache : {cold.chunks} chunks in {cold.seconds:6.1f} s = {cold.chunks / cold.seconds:6.1f} chunks/s (embedded {cold.embedded})"
+    )
+    warm = service.ingest(rebuild=True)
+    print(
+        f"ingest, warm cache : {warm.chunks} chunks in {warm.seconds:6.1f} s = {warm.chunks / warm.seconds:6.1f} chunks/s (embedded {warm.embedded})"
+    )
+    noop = service.ingest()
     print(f"ingest, unchanged  : {noop.seconds:6.2f} s")
     index_mb = folder_size(settings.index_dir) / 1e6
     cache_mb = (settings.index_dir / "embeddings.sqlite").stat().st_size / 1e6
@@ -52,17 +56,20 @@ def measure_ingest(workdir: Path) -> Settings:
 
 def measure_search(settings: Settings) -> None:
     started = time.perf_counter()
-    kb = KnowledgeBase(settings)
+    service = Service(settings)
+    service.reload()
     print(f"open index         : {(time.perf_counter() - started) * 1000:.0f} ms")
     questions = [item.question for item in load_gold(GOLD)]
-    search(kb, questions[0])  # warm-up
+    service.search(questions[0])  # warm-up
     for mode in MODES:
         times = []
         for question in questions:
             t = time.perf_counter()
-            search(kb, question, k=5, mode=mode)
+            service.search(question, k=5, mode=mode)
             times.append((time.perf_counter() - t) * 1000)
-        print(f"search {mode:<7}     : p50 {percentile(times, 50):6.1f} ms, p95 {percentile(times, 95):6.1f} ms over {len(times)} questions")
+        print(
+            f"search {mode:<7}     : p50 {percentile(times, 50):6.1f} ms, p95 {percentile(times, 95):6.1f} ms over {len(times)} questions"
+        )
 
 
 def sweep_chunk_sizes(workdir: Path, sizes: list[int]) -> None:
@@ -76,10 +83,12 @@ def sweep_chunk_sizes(workdir: Path, sizes: list[int]) -> None:
             embedding_cache=workdir / "index" / "embeddings.sqlite",
             chunk_size=size,
         )
-        ingest(settings)
-        kb = KnowledgeBase(settings)
-        r = summaries_of(run(Assistant(settings, kb), gold, list(MODES), progress=False))
-        print(f"{size:>10} | {len(kb.chunks):>6} | {r['hybrid']['hit@5']:12.3f} | {r['hybrid']['mrr']:10.3f} | {r['bm25']['hit@5']:10.3f} | {r['dense']['hit@5']:11.3f}")
+        service = Service(settings)
+        service.ingest()
+        r = summaries_of(run(service, gold, list(MODES), progress=False))
+        print(
+            f"{size:>10} | {len(service.kb.chunks):>6} | {r['hybrid']['hit@5']:12.3f} | {r['hybrid']['mrr']:10.3f} | {r['bm25']['hit@5']:10.3f} | {r['dense']['hit@5']:11.3f}"
+        )
 
 
 def main() -> None:

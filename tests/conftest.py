@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from assistant.index import KnowledgeBase, ingest
-from assistant.loaders import load_file
+from assistant.documents.loaders import load_file
+from assistant.index.ingest import ingest
+from assistant.index.knowledge_base import KnowledgeBase
 from assistant.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -18,6 +19,17 @@ CORPUS = ROOT / "corpus"
 PLAN = "广元市2025年对标改革打造最优营商环境五大专项行动方案.md"
 # Kept between runs so that a second local run re-embeds nothing; CI starts without it.
 EMBEDDING_CACHE = ROOT / ".pytest_cache" / "embeddings.sqlite"
+
+
+# Fixtures that build or open the full-corpus index (about two minutes on a cold embedding cache): a test that
+# uses one belongs to the slow tier, as do the modules that start an app server, a Chroma server or a browser.
+FULL_INDEX_FIXTURES = {"corpus_settings", "kb"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if FULL_INDEX_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(autouse=True)
@@ -35,6 +47,7 @@ def process_env(settings, **overrides: str) -> dict[str, str]:
         POLICY_QA_INDEX_DIR=str(settings.index_dir),
         POLICY_QA_CORPUS_DIR=str(settings.corpus_dir),
         POLICY_QA_EMBEDDING_CACHE=str(EMBEDDING_CACHE),
+        POLICY_QA_REVIEW_DB=str(settings.review_db),
         **overrides,
     )
     return env
@@ -55,6 +68,8 @@ def make_settings(index_dir: Path, corpus_dir: Path = CORPUS, **overrides) -> Se
         corpus_dir=corpus_dir,
         index_dir=index_dir,
         embedding_cache=overrides.pop("embedding_cache", EMBEDDING_CACHE),
+        # Beside the index, never the project's data/ folder: verdicts of one test must not reach another run.
+        review_db=overrides.pop("review_db", index_dir.with_name(index_dir.name + "-reviews.sqlite")),
         **overrides,
     )
 
@@ -101,9 +116,7 @@ class AppServer:
     def __init__(self, settings: Settings, **env: str):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        environment = process_env(
-            settings, POLICY_QA_PORT=str(self.port), POLICY_QA_REVIEW_DB=str(settings.index_dir.parent / "reviews.sqlite"), **env
-        )
+        environment = process_env(settings, POLICY_QA_PORT=str(self.port), **env)
         self.log = (settings.index_dir.parent / "app.log").open("w")
         self.process = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=environment, stdout=self.log, stderr=self.log)
 

@@ -50,7 +50,11 @@ def make_docx(path: Path) -> Path:
     document.add_paragraph("广营商办〔2025〕7号")
     document.add_paragraph("为加快惠企政策兑现，现将申报事项通知如下。")
     table = document.add_table(rows=3, cols=3)
-    rows = [("政策名称", "责任单位", "申报时间"), ("降低用电成本", "市发展改革委", "2025年4月1日起"), ("降低用气成本", "市住房城乡建设局", "2025年5月1日起")]
+    rows = [
+        ("政策名称", "责任单位", "申报时间"),
+        ("降低用电成本", "市发展改革委", "2025年4月1日起"),
+        ("降低用气成本", "市住房城乡建设局", "2025年5月1日起"),
+    ]
     for row, values in zip(table.rows, rows):
         for cell, value in zip(row.cells, values):
             cell.text = value

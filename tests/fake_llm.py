@@ -109,7 +109,7 @@ class FakeChatServer:
                 if isinstance(step, Malformed):
                     self.start_stream()
                     self.send_event(chunk(body, step.good))
-                    self.wfile.write(b"data: {\"choices\": [{\"delta\": {\"content\": \"broken\n\n")
+                    self.wfile.write(b'data: {"choices": [{"delta": {"content": "broken\n\n')
                     return
                 time.sleep(step.delay)
                 text = step.text(body) if callable(step.text) else step.text

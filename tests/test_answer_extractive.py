@@ -2,8 +2,8 @@
 
 import pytest
 
-from assistant.answer import Assistant, AssistantError, Message
-from assistant.extractive import REFUSAL, split_duty
+from assistant.answering.answer import Assistant, AssistantError, Message
+from assistant.vocabulary import REFUSAL, duty_units
 from conftest import PLAN, assert_verbatim
 
 
@@ -37,9 +37,9 @@ def test_who_is_responsible_names_lead_and_cooperating_units(assistant):
     assert_verbatim(answer)
 
 
-def test_split_duty_line():
-    assert split_duty("责任单位：市税务局；市政务服务和数据局、市财政局") == ("市税务局", "市政务服务和数据局、市财政局")
-    assert split_duty("责任单位：市法院、市司法局") == ("市法院、市司法局", "")
+def test_duty_units_split_lead_and_cooperating():
+    assert duty_units("责任单位：市税务局；市政务服务和数据局、市财政局") == ("市税务局", "市政务服务和数据局、市财政局")
+    assert duty_units("责任单位：市法院、市司法局") == ("市法院、市司法局", "")
 
 
 def test_list_question_gathers_items(assistant):

@@ -3,11 +3,11 @@
 import logging
 
 import pytest
-from fake_llm import FakeChatServer, Malformed, Reply, Status, passage_number
 
-from assistant.answer import Assistant, Message
-from assistant.extractive import REFUSAL
+from assistant.answering.answer import Assistant, Message
+from assistant.vocabulary import REFUSAL
 from conftest import assert_verbatim, make_settings
+from fake_llm import FakeChatServer, Malformed, Reply, Status, passage_number
 
 SECRET = "sk-test-9f8e7d6c5b4a"
 QUESTION = "我们投标时用电子保函，保函费率最高能收多少？"
@@ -61,6 +61,20 @@ def test_streams_tokens_and_verifies_citations(server, assistant):
     assert system["role"] == "system" and "[n]" in system["content"] and "牵头单位" in system["content"]
     assert human["content"].count("\n[") >= 4 and "广营商办〔2025〕1号" in human["content"]
     assert f"<问题>{QUESTION}</问题>" in human["content"]
+
+
+def test_both_modes_answer_from_the_same_retrieved_passages(server, assistant):
+    """Retrieve once, then answer: the model is given the passages search found, in their order, with their ranks."""
+    server.script(Reply(faithful))
+    llm = assistant.ask(QUESTION)
+    extractive = assistant.ask(QUESTION, mode="extractive")
+    assert (llm.mode, extractive.mode) == ("llm", "extractive")
+    assert [p.chunk_id for p in llm.retrieved] == [p.chunk_id for p in extractive.retrieved]
+    assert [p.rank for p in llm.retrieved] == list(range(1, len(llm.retrieved) + 1))
+    assert all(p.bm25_rank is not None or p.dense_rank is not None for p in llm.retrieved)
+    prompt = server.requests[-1]["messages"][1]["content"]
+    positions = [prompt.index(f"[{n}] 《{p.doc_title}》") for n, p in enumerate(llm.retrieved, start=1)]
+    assert positions == sorted(positions) and all(p.text in prompt for p in llm.retrieved)
 
 
 def test_marker_for_a_passage_never_given_is_removed(server, assistant):
@@ -166,7 +180,8 @@ def test_injected_question_cannot_change_the_rules(server, assistant):
 
 
 def test_instructions_inside_a_document_stay_data(tmp_path, server):
-    from assistant.index import KnowledgeBase, ingest
+    from assistant.index.ingest import ingest
+    from assistant.index.knowledge_base import KnowledgeBase
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()

@@ -5,9 +5,12 @@ import threading
 
 import httpx
 import pytest
+
+from conftest import PLAN, AppServer, app_corpus, run_cli
 from fake_llm import FakeChatServer, Reply, passage_number
 
-from conftest import PLAN, AppServer, app_corpus
+# A real server process (or a browser driving one): the slow tier.
+pytestmark = pytest.mark.slow
 
 TOKEN = "admin-token-7c1e"
 
@@ -22,8 +25,13 @@ def llm():
 @pytest.fixture(scope="module")
 def app(tmp_path_factory, llm):
     settings = app_corpus(tmp_path_factory.mktemp("api"))
-    server = AppServer(settings, POLICY_QA_ADMIN_TOKEN=TOKEN, POLICY_QA_LLM_BASE_URL=llm.base_url, POLICY_QA_LLM_TIMEOUT="20",
-                       POLICY_QA_MAX_UPLOAD_MB="0.05").wait()
+    server = AppServer(
+        settings,
+        POLICY_QA_ADMIN_TOKEN=TOKEN,
+        POLICY_QA_LLM_BASE_URL=llm.base_url,
+        POLICY_QA_LLM_TIMEOUT="20",
+        POLICY_QA_MAX_UPLOAD_MB="0.05",
+    ).wait()
     server.settings = settings
     yield server
     server.stop()
@@ -54,8 +62,12 @@ def test_ask_returns_the_cli_json(client):
 
 @pytest.mark.parametrize(
     "payload, field",
-    [({"question": "   "}, "question"), ({"question": "电子保函费率？", "mode": "magic"}, "mode"), ({}, "question"),
-     ({"question": "电子保函费率？", "history": [{"role": "robot", "content": "x"}]}, "role")],
+    [
+        ({"question": "   "}, "question"),
+        ({"question": "电子保函费率？", "mode": "magic"}, "mode"),
+        ({}, "question"),
+        ({"question": "电子保函费率？", "history": [{"role": "robot", "content": "x"}]}, "role"),
+    ],
 )
 def test_invalid_requests_get_422_json(client, payload, field):
     response = client.post("/api/ask", json=payload)
@@ -180,9 +192,11 @@ def test_oversized_request_is_refused_before_it_is_read(client):
 
 
 def test_the_app_follows_an_ingest_run_from_the_command_line(client, app):
-    from assistant.index import ingest
+    from assistant.index.ingest import ingest
 
-    (app.settings.corpus_dir / "命令行通知.md").write_text("# 命令行添加的通知\n\n一、对入驻园区的企业，提供免费法律咨询服务。\n", encoding="utf-8")
+    (app.settings.corpus_dir / "命令行通知.md").write_text(
+        "# 命令行添加的通知\n\n一、对入驻园区的企业，提供免费法律咨询服务。\n", encoding="utf-8"
+    )
     assert ingest(app.settings).build_id
     titles = [d["title"] for d in client.get("/api/documents").json()]
     assert "命令行添加的通知" in titles
@@ -210,11 +224,49 @@ def test_a_slow_answer_does_not_block_other_requests(client, llm):
 
 
 def test_match_ranks_items_and_counts_them_all(client):
-    profile = {"name": "苍溪红心猕猴桃加工厂", "region": "苍溪县", "industry": "猕猴桃加工", "employees": 15,
-               "annual_revenue_wan": 800, "ownership": "private", "needs": ["想贷款扩产", "要接电"]}
+    profile = {
+        "name": "苍溪红心猕猴桃加工厂",
+        "region": "苍溪县",
+        "industry": "猕猴桃加工",
+        "employees": 15,
+        "annual_revenue_wan": 800,
+        "ownership": "private",
+        "needs": ["想贷款扩产", "要接电"],
+    }
     body = client.post("/api/match", json={"profile": profile, "limit": 3}).json()
     assert body["total"] > 3 and len(body["items"]) == 3
-    assert any(m["section"].endswith("（十六）降低用电成本") for m in client.post("/api/match", json={"profile": profile, "limit": 10}).json()["items"])
+    assert any(
+        m["section"].endswith("（十六）降低用电成本")
+        for m in client.post("/api/match", json={"profile": profile, "limit": 10}).json()["items"]
+    )
     assert body["items"][0]["reasons"] and body["items"][0]["departments"]["lead"]
     bad = client.post("/api/match", json={"profile": {"employees": -3}})
     assert bad.status_code == 422 and "employees" in bad.json()["error"]
+
+
+def test_the_command_line_and_the_api_give_the_same_answer_verified_first(client, app):
+    """One service behind every face: `policy-qa ask` shows the verdict an interpreter recorded through the API,
+    before the answer it generates, and that answer is the API's."""
+    question = "失业保险金领取期限最长是多久？"
+    answer = client.post("/api/ask", json={"question": question, "mode": "extractive"}).json()
+    review = client.post("/api/feedback", json={"answer": answer, "verdict": "正确"}).json()
+    cli = run_cli(["ask", question, "--json", "--mode", "extractive"], app.settings)
+    assert cli.returncode == 0, cli.stderr
+    out = json.loads(cli.stdout)
+    assert out["verified_answer"]["id"] == review["id"]
+    assert (out["answer"], out["citations"], out["answer_id"]) == (answer["answer"], answer["citations"], answer["answer_id"])
+    text = run_cli(["ask", question, "--mode", "extractive"], app.settings).stdout
+    generated = text.index("本次检索生成的回答")
+    assert text.index("经政策解读员核对的回答") < generated and answer["answer"] in text[generated:]
+
+
+def test_a_which_policies_question_is_matched_by_every_face(client, app):
+    question = "我们是一家做猕猴桃加工的小微企业，在苍溪县，想贷款扩大生产，有哪些政策可以用？"
+    body = client.post("/api/ask", json={"question": question}).json()
+    assert body["intent"] == "matching" and body["matching"]["profile"]["industry"] == "猕猴桃加工"
+    assert body["answer"].startswith("我理解的企业情况") and body["matching"]["total"] >= len(body["matching"]["items"]) > 0
+    cli = json.loads(run_cli(["ask", question, "--json"], app.settings).stdout)
+    assert (cli["intent"], cli["answer"]) == ("matching", body["answer"])
+    with client.stream("POST", "/api/ask/stream", json={"question": question}) as response:
+        events = [line for line in response.iter_lines() if line.startswith("event: ")]
+    assert events == ["event: token", "event: answer"]

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from assistant.chunking import chunk_document
-from assistant.loaders import LoadedDocument, load_file
+from assistant.documents.chunking import chunk_document
+from assistant.documents.loaders import LoadedDocument, load_file
 from conftest import CORPUS, PLAN
 
 
@@ -84,6 +84,8 @@ def test_smaller_size_splits_more():
 
 def test_a_numbered_clause_without_body_is_kept(tmp_path):
     path = tmp_path / "通知.md"
-    path.write_text("# 关于支持猕猴桃加工企业的通知\n\n一、对新建冷链仓储的加工企业，按设备投资额的10%给予补助。\n\n二、工作要求\n", encoding="utf-8")
+    path.write_text(
+        "# 关于支持猕猴桃加工企业的通知\n\n一、对新建冷链仓储的加工企业，按设备投资额的10%给予补助。\n\n二、工作要求\n", encoding="utf-8"
+    )
     chunks = chunk_document(load_file(path), "通知.md", 500)
     assert [c.text for c in chunks] == ["一、对新建冷链仓储的加工企业，按设备投资额的10%给予补助。"]

@@ -1,6 +1,6 @@
 """Checking a generated answer's markers against real passages of the Guangyuan plan."""
 
-from assistant.citations import normalise_markers, verify
+from assistant.answering.citations import normalise_markers, verify
 from conftest import PLAN
 
 BOND = f"{PLAN}#0005"  # （五）降低招投标交易成本: the 2.8‰ guarantee rate

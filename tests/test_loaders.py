@@ -2,8 +2,8 @@
 
 import pytest
 
-from assistant.loaders import LoadError, load_file
-from assistant.loaders.repair import join_broken_paragraphs
+from assistant.documents.loaders import LoadError, load_file
+from assistant.documents.loaders.repair import join_broken_paragraphs
 from conftest import CORPUS, PLAN
 from documents import ELECTRICITY, HTML_PAGE, TENDER, TENDER_END, make_docx, make_pdf
 
@@ -40,7 +40,10 @@ def test_markdown_header_gives_metadata_and_broken_sentences_are_rejoined():
 
 def test_repair_keeps_complete_paragraphs_apart():
     text = "（二）加快惠企政策兑现力度。推动惠企政策管理规范化、获取\n\n便利化、服务集成化。\n\n责任单位：市政务服务和数据局"
-    assert join_broken_paragraphs(text) == "（二）加快惠企政策兑现力度。推动惠企政策管理规范化、获取便利化、服务集成化。\n\n责任单位：市政务服务和数据局"
+    assert (
+        join_broken_paragraphs(text)
+        == "（二）加快惠企政策兑现力度。推动惠企政策管理规范化、获取便利化、服务集成化。\n\n责任单位：市政务服务和数据局"
+    )
 
 
 @pytest.mark.parametrize("encoding", ["gbk", "gb18030", "utf-8-sig", "utf-8"])
@@ -57,7 +60,10 @@ def test_text_file_in_any_chinese_encoding_with_inferred_metadata(tmp_path, enco
 
 
 def test_pdf_round_trip_keeps_pages_and_rejoins_lines(tmp_path):
-    path = make_pdf(tmp_path / "方案.pdf", [["一、开展降本增效攻坚行动", ELECTRICITY, "- 1 -"], [TENDER + TENDER_END[:20]], [TENDER_END[20:], "第 3 页"]])
+    path = make_pdf(
+        tmp_path / "方案.pdf",
+        [["一、开展降本增效攻坚行动", ELECTRICITY, "- 1 -"], [TENDER + TENDER_END[:20]], [TENDER_END[20:], "第 3 页"]],
+    )
     doc = load_file(path)
     # Lines wrapped by the page layout, and the sentence cut across pages 2 and 3, come back whole.
     assert ELECTRICITY in doc.text

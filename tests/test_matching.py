@@ -2,17 +2,25 @@
 
 import json
 
+from assistant.documents.loaders import load_file
+from assistant.documents.refine import refine_item
+from assistant.index.ingest import ingest
+from assistant.index.knowledge_base import KnowledgeBase
+from assistant.matching.intent import describe, infer_profile, is_matching_question
+from assistant.matching.matcher import Profile, match
+from conftest import CORPUS, PLAN, make_settings, run_cli
 from fake_llm import FakeChatServer, Reply
 
-from assistant.index import KnowledgeBase, ingest
-from assistant.loaders import load_file
-from assistant.matching import Profile, describe, infer_profile, is_matching_question, match
-from assistant.refine import refine_item
-from conftest import CORPUS, PLAN, make_settings, run_cli
-
 ELECTRICITY = f"{PLAN}#一、开展降本增效攻坚行动 > （十六）降低用电成本"
-KIWI = Profile(name="苍溪红心猕猴桃加工厂", region="苍溪县", industry="猕猴桃加工", employees=15, annual_revenue_wan=800,
-               ownership="private", needs=["想贷款扩产", "要接电"])
+KIWI = Profile(
+    name="苍溪红心猕猴桃加工厂",
+    region="苍溪县",
+    industry="猕猴桃加工",
+    employees=15,
+    annual_revenue_wan=800,
+    ownership="private",
+    needs=["想贷款扩产", "要接电"],
+)
 
 
 def item(kb, item_id):
@@ -84,7 +92,9 @@ def test_groups_rule_items_in_and_out(kb):
     shop = Profile(industry="便利店", is_individual_business=True, ownership="individual", region="利州区", needs=["贷款"])
     shop_items = {m.item_id for m in match(kb.items, shop).items}
     assert any(i.startswith("促进个体工商户发展条例.md") for i in shop_items)
-    giant = Profile(industry="铝基材料", employees=3000, annual_revenue_wan=600000, ownership="state", park="广元经济技术开发区", needs=["用地"])
+    giant = Profile(
+        industry="铝基材料", employees=3000, annual_revenue_wan=600000, ownership="state", park="广元经济技术开发区", needs=["用地"]
+    )
     for m in match(kb.items, giant).items:
         specific = set(item(kb, m.item_id).values("beneficiaries")) - {"所有经营主体"}
         assert specific != {"小微企业"}, m.item_id  # a measure only for small firms is left out
@@ -94,8 +104,8 @@ def test_unknown_fields_are_uncertain_not_false(kb):
     unknown_size = Profile(industry="猕猴桃加工", region="苍溪县", needs=["要接电"])
     electricity = next(m for m in match(kb.items, unknown_size).items if m.item_id == ELECTRICITY)
     assert any("请核实企业规模是否属于小微企业" in u for u in electricity.uncertain)
-    from assistant.items import Tag
-    from assistant.matching import fit
+    from assistant.documents.items import Tag
+    from assistant.matching.matcher import fit
 
     park = Tag(value="园区企业", evidence="园区", start=0, end=2)
     assert fit(park, Profile(region="苍溪县")).fits is None and fit(park, Profile(park="广元国际铁路港")).fits is True
@@ -126,12 +136,29 @@ def test_match_and_items_commands(corpus_settings, tmp_path):
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
     assert out["total"] > 5 and len(out["items"]) == 5
-    assert set(out["items"][0]) >= {"item_id", "doc_title", "doc_number", "section", "title", "text", "reasons", "uncertain", "benefit", "departments", "score"}
+    assert set(out["items"][0]) >= {
+        "item_id",
+        "doc_title",
+        "doc_number",
+        "section",
+        "title",
+        "text",
+        "reasons",
+        "uncertain",
+        "benefit",
+        "departments",
+        "score",
+    }
     text = run_cli(["match", "--profile", str(profile), "-n", "3"], corpus_settings).stdout
     assert text.startswith(f"共有 {out['total']} 项政策适用，以下是最相关的 3 项")
     batch = tmp_path / "profiles.jsonl"
-    batch.write_text(json.dumps({"id": "kiwi", "profile": KIWI.model_dump(exclude_none=True)}, ensure_ascii=False) + "\n"
-                     + json.dumps({"id": "bad", "profile": {"employees": "很多"}}, ensure_ascii=False) + "\n", encoding="utf-8")
+    batch.write_text(
+        json.dumps({"id": "kiwi", "profile": KIWI.model_dump(exclude_none=True)}, ensure_ascii=False)
+        + "\n"
+        + json.dumps({"id": "bad", "profile": {"employees": "很多"}}, ensure_ascii=False)
+        + "\n",
+        encoding="utf-8",
+    )
     lines = [json.loads(line) for line in run_cli(["match", "--input", str(batch)], corpus_settings).stdout.splitlines()]
     assert lines[0]["id"] == "kiwi" and lines[0]["total"] == out["total"]
     assert lines[1]["id"] == "bad" and "not a valid profile" in lines[1]["error"]
@@ -147,19 +174,36 @@ def test_the_language_model_refines_tags_only_with_verbatim_evidence(kb):
     server = FakeChatServer().start()
     try:
         settings = kb.settings.model_copy(update={"llm_base_url": server.base_url, "llm_max_retries": 0, "refine_items": True})
-        from assistant.llm import chat_model
+        from assistant.answering.llm import chat_model
 
         electricity = item(kb, ELECTRICITY)
-        server.script(Reply(json.dumps({
-            "beneficiaries": [{"value": "民营企业", "evidence": "压减企业接电成本"}, {"value": "外贸企业", "evidence": "出口退税"}],
-            "benefits": [{"value": "资金补贴/奖励", "evidence": "由供电企业出资建设红线外电力接入工程"}, {"value": "胡编", "evidence": "用电"}],
-        }, ensure_ascii=False)))
+        server.script(
+            Reply(
+                json.dumps(
+                    {
+                        "beneficiaries": [
+                            {"value": "民营企业", "evidence": "压减企业接电成本"},
+                            {"value": "外贸企业", "evidence": "出口退税"},
+                        ],
+                        "benefits": [
+                            {"value": "资金补贴/奖励", "evidence": "由供电企业出资建设红线外电力接入工程"},
+                            {"value": "胡编", "evidence": "用电"},
+                        ],
+                    },
+                    ensure_ascii=False,
+                )
+            )
+        )
         refined = refine_item(chat_model(settings), electricity)
-        added = {(t.value, t.evidence) for t in refined.beneficiaries + refined.benefits} - {(t.value, t.evidence) for t in electricity.beneficiaries + electricity.benefits}
+        added = {(t.value, t.evidence) for t in refined.beneficiaries + refined.benefits} - {
+            (t.value, t.evidence) for t in electricity.beneficiaries + electricity.benefits
+        }
         assert added == {("民营企业", "压减企业接电成本"), ("资金补贴/奖励", "由供电企业出资建设红线外电力接入工程")}
         text = load_file(CORPUS / PLAN).text
         assert all(text[t.start : t.end] == t.evidence for t in refined.beneficiaries + refined.benefits)
-        assert refined.refined and "《广元市2025年对标改革打造最优营商环境五大专项行动方案》" in server.requests[0]["messages"][1]["content"]
+        assert (
+            refined.refined and "《广元市2025年对标改革打造最优营商环境五大专项行动方案》" in server.requests[0]["messages"][1]["content"]
+        )
         server.script(Reply("不是 JSON"))
         assert refine_item(chat_model(settings), electricity) == electricity  # a failed refinement changes nothing
     finally:

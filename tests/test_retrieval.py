@@ -1,9 +1,9 @@
 """Hybrid retrieval over the full corpus, with the real embedding model, Chroma and BM25."""
 
-
 import pytest
 
-from assistant.retrieval import HybridRetriever, SearchFilters, search
+from assistant.retrieval.hybrid import SearchFilters, search
+from assistant.retrieval.retriever import HybridRetriever
 from conftest import PLAN
 
 

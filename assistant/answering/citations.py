@@ -1,0 +1,204 @@
+"""Citations an interpreter can trust: `[n]` markers checked against the passages that were given, and
+quotes that are always verbatim spans of the cited chunk (so of the source document), never model text.
+
+`verify` takes a generated answer and the numbered passages, drops markers that point nowhere,
+picks for each kept marker the chunk sentence that best supports the sentence carrying it, renumbers
+the markers so that each number is one quote, and lists numbers the passages do not contain.
+"""
+
+import re
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel
+
+from assistant.documents.chunking import SENTENCE, Chunk
+from assistant.documents.structure import SENTENCE_END, detect_heading
+from assistant.vocabulary import DUTY_LINE
+
+# [1]  [1,2]  [1、2]  [1-3]  【1】  ［1］ — models write all of these.
+MARKER = re.compile(r"[\[【［]\s*(\d{1,3}(?:\s*[,，、\-–~～]\s*\d{1,3})*)\s*[\]】］]")
+_RANGE = re.compile(r"(\d+)\s*[\-–~～]\s*(\d+)")
+_CLAIM_END = SENTENCE_END + "\n"
+CLAUSE_MARKS = SENTENCE_END + "，,：:"
+# A figure as policy texts write it: 2.8‰, 90%, 1.5万元, 160千瓦. List numbering ("1.", "2、") is not one.
+NUMBER = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)(?![.、．]\D|\d)")
+_BIGRAM_SKIP = re.compile(r"[\s，。、；：！？,.;:!?“”\"'（）()《》\[\]【】]")
+
+
+class Citation(BaseModel):
+    n: int
+    chunk_id: str
+    doc_id: str
+    doc_title: str
+    doc_number: str = ""
+    section: str = ""
+    page: int | None = None
+    quote: str
+    # Offsets of the quote in the source document's text, for highlighting it there.
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Span:
+    """A sentence of a chunk: `chunk.text[start:end]`."""
+
+    chunk: Chunk
+    start: int
+    end: int
+
+    @property
+    def text(self) -> str:
+        return self.chunk.text[self.start : self.end]
+
+    def citation(self, n: int) -> Citation:
+        c = self.chunk
+        # chunk.text is document.text[c.start:c.end] without surrounding whitespace.
+        lead = len(c.text) - len(c.text.lstrip()) if c.text else 0
+        offset = c.start + lead
+        return Citation(
+            n=n,
+            chunk_id=c.chunk_id,
+            doc_id=c.doc_id,
+            doc_title=c.doc_title,
+            doc_number=c.doc_number,
+            section=c.section,
+            page=c.page,
+            quote=self.text,
+            start=offset + self.start,
+            end=offset + self.end,
+        )
+
+
+def sentence_spans(chunk: Chunk) -> list[Span]:
+    """The chunk's sentences; a 责任单位 line stays whole although it contains a `；`."""
+    spans: list[Span] = []
+    offset = 0
+    for line in chunk.text.split("\n"):
+        stripped = line.strip()
+        lead = offset + len(line) - len(line.lstrip())
+        if DUTY_LINE.match(stripped):
+            spans.append(Span(chunk, lead, lead + len(stripped)))
+        elif stripped:
+            for match in SENTENCE.finditer(line):
+                piece = match.group(0)
+                if piece.strip():
+                    start = offset + match.start() + len(piece) - len(piece.lstrip())
+                    spans.append(Span(chunk, start, start + len(piece.strip())))
+        offset += len(line) + 1
+    return spans
+
+
+def says_little(span: Span) -> bool:
+    """Headings, and lines without any punctuation (letterheads, titles, signatures, dates) support nothing alone."""
+    heading = detect_heading(span.text)
+    # "（五）降低招投标交易成本。" opening a measure is a title; "一、小微企业租用厂房的，按实际租金给予补贴。"
+    # is a clause, and so is "（二）工业用地五十年；" inside an article: an item, not a heading.
+    if heading is not None and span.start == 0 and len(span.text) <= len(heading.label) + 2 and "，" not in span.text:
+        return True
+    return not any(mark in span.text for mark in CLAUSE_MARKS)
+
+
+def bigrams(text: str) -> set[str]:
+    text = _BIGRAM_SKIP.sub(" ", text)
+    return {text[i : i + 2] for i in range(len(text) - 1) if " " not in text[i : i + 2]}
+
+
+def support(sentence: str, claim: str) -> float:
+    """How well a source sentence supports a claim: shared character bigrams, and shared figures weigh most."""
+    claim_bigrams = bigrams(claim)
+    overlap = len(claim_bigrams & bigrams(sentence)) / max(len(claim_bigrams), 1)
+    figures = set(NUMBER.findall(claim))
+    matched = sum(1 for figure in figures if figure in NUMBER.findall(sentence))
+    return overlap + matched
+
+
+def best_span(chunk: Chunk, claim: str) -> Span:
+    spans = [span for span in sentence_spans(chunk) if not says_little(span)] or sentence_spans(chunk)
+    spans = spans or [Span(chunk, 0, len(chunk.text))]
+    # max() keeps the first of equals, i.e. the earliest sentence.
+    return max(spans, key=lambda span: support(span.text, claim))
+
+
+def marker_numbers(inside: str) -> list[int]:
+    """ "1, 2" → [1, 2]; "1-3" → [1, 2, 3] (a range of at most 20, so a stray "1-999" stays small)."""
+    numbers: list[int] = []
+    for part in re.split(r"\s*[,，、]\s*", inside):
+        span = _RANGE.fullmatch(part)
+        if span and 0 < int(span.group(2)) - int(span.group(1)) <= 20:
+            numbers += range(int(span.group(1)), int(span.group(2)) + 1)
+        else:
+            numbers += [int(n) for n in re.findall(r"\d+", part)]
+    return numbers
+
+
+def normalise_markers(answer: str) -> str:
+    """`[1,2]`, `[1-2]` and `【1】` become `[1][2]` and `[1]`, the one form the rest of the code reads."""
+    return MARKER.sub(lambda m: "".join(f"[{n}]" for n in marker_numbers(m.group(1))), answer)
+
+
+def claim_before(answer: str, position: int) -> str:
+    """The sentence a marker at `position` belongs to: the one it ends, even when written after the 。"""
+    prefix = MARKER.sub(lambda m: " " * len(m.group(0)), answer[:position]).rstrip()
+    prefix = prefix.rstrip(_CLAIM_END + " ")
+    boundary = max(prefix.rfind(mark) for mark in _CLAIM_END)
+    return prefix[boundary + 1 :].strip()
+
+
+def unsupported_figures(claim: str, sources: list[str]) -> list[str]:
+    source_figures = {figure for text in sources for figure in NUMBER.findall(text)}
+    return [figure for figure in NUMBER.findall(claim) if figure not in source_figures]
+
+
+@dataclass
+class Verified:
+    answer: str
+    citations: list[Citation] = field(default_factory=list)
+    invalid_markers: list[int] = field(default_factory=list)
+    unsupported: list[str] = field(default_factory=list)  # figures in the answer that no cited passage holds
+
+
+def verify(answer: str, passages: list[Chunk]) -> Verified:
+    """Check the `[n]` markers of `answer` against `passages` (numbered from 1) and quote each kept one."""
+    answer = normalise_markers(answer)
+    result = Verified(answer="")
+    numbers: dict[tuple[str, int], int] = {}  # (chunk id, quote start) -> final citation number
+    pieces, last = [], 0
+    for match in re.finditer(r"\[(\d{1,3})\]", answer):  # [2019] in 国发[2019]7号 is no marker
+        pieces.append(answer[last : match.start()])
+        last = match.end()
+        n = int(match.group(1))
+        if not 1 <= n <= len(passages):
+            result.invalid_markers.append(n)
+            continue
+        span = best_span(passages[n - 1], claim_before(answer, match.start()))
+        key = (span.chunk.chunk_id, span.start)
+        if key not in numbers:
+            numbers[key] = len(numbers) + 1
+            result.citations.append(span.citation(numbers[key]))
+        marker = f"[{numbers[key]}]"
+        if not "".join(pieces).endswith(marker):  # [2][2] after renumbering reads as one
+            pieces.append(marker)
+    pieces.append(answer[last:])
+    result.answer = re.sub(r"[ \t]+\n", "\n", "".join(pieces)).strip()
+    result.unsupported = figures_without_source(result.answer, result.citations, passages)
+    return result
+
+
+def figures_without_source(answer: str, citations: list[Citation], passages: list[Chunk]) -> list[str]:
+    """Figures of the answer that its sources do not hold: a cited sentence is checked against the chunks it
+    cites; an uncited one against the quotes of the whole answer, the only text that was verified."""
+    # The prompt showed each passage with its title, 文号 and section: figures from those are sourced too.
+    chunk_text = {
+        c.n: next(f"{p.doc_title} {p.doc_number} {p.section} {p.text} {p.duty}" for p in passages if p.chunk_id == c.chunk_id)
+        for c in citations
+    }
+    quotes = [f"{c.doc_title} {c.doc_number} {c.section} {c.quote}" for c in citations]
+    missing: list[str] = []
+    # A sentence keeps the markers written right after its 。
+    for sentence in re.findall(rf"[^{_CLAIM_END}]*[{_CLAIM_END}]*(?:\s*\[\d+\])*", answer):
+        cited = [chunk_text[int(n)] for n in re.findall(r"\[(\d+)\]", sentence) if int(n) in chunk_text]
+        for figure in unsupported_figures(re.sub(r"\[\d+\]", "", sentence), cited or quotes):
+            if figure not in missing:
+                missing.append(figure)
+    return missing

@@ -1,0 +1,238 @@
+"""The answerer that needs no language model: it quotes the sentences of the retrieved passages that best
+answer the question, so every word of substance in its answer is verbatim policy text.
+
+Each sentence of the top passages is scored against the question twice: lexically (the share of the
+question's words, weighted by how rare they are in the corpus, that the sentence or its section contains)
+and semantically (cosine of the e5 query and passage vectors). When the best score is below the
+calibrated `refusal_threshold`, the answer says that no clause answers the question and lists the
+closest ones instead.
+"""
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from assistant.answering.citations import Citation, Span, says_little, sentence_spans
+from assistant.documents.chunking import Chunk
+from assistant.index.knowledge_base import KnowledgeBase
+from assistant.retrieval.hybrid import SearchHit
+from assistant.vocabulary import DUTY_LINE, REFUSAL, duty_units
+
+OWNER_QUESTION = re.compile(r"谁|哪个部门|哪些部门|哪个单位|哪家单位|什么部门|牵头|负责|找哪|主管|配合")
+LIST_QUESTION = re.compile(r"哪些|哪几|有什么|包括|渠道|方式|途径|措施|几种|列举")
+# A question asking for a quantity is answered only by a sentence that states one of that kind.
+_CN_DIGITS = "一二三四五六七八九十百千万亿两〇零"
+ASKED_QUANTITY: list[tuple[str, re.Pattern]] = [
+    ("ratio", re.compile(r"百分之几|百分之多少|多少比例|比例|百分比|费率|税率|利率|几成|多少%|扣除多少")),
+    (
+        "money",
+        re.compile(r"多少[^，。？?]{0,4}(?:钱|元|万|费|补贴|补助|奖励|资金)|金额是多少|(?:奖励|补贴|补助|资助|拿到|给)多少|标准是多少"),
+    ),
+    # Only an explicit count of days or hours: "多久" is as often answered by "每季度" or "及时".
+    ("time", re.compile(r"几个工作日|多少个工作日|几天|多少天|几个小时|多少小时|几个月|多少个月|几年|多少年")),
+]
+STATED_QUANTITY = {
+    "ratio": re.compile(rf"\d\s*[%％‰]|百分之[{_CN_DIGITS}\d.]+|[千万]分之[{_CN_DIGITS}\d.]+|[{_CN_DIGITS}]成|\d+(?:\.\d+)?倍"),
+    "money": re.compile(rf"[\d{_CN_DIGITS}.]+\s*(?:万元|亿元|元)"),
+    "time": re.compile(rf"[\d{_CN_DIGITS}]+\s*个?(?:工作日|日|天|小时|月|年|周|季度)|每[日天周月季年]"),
+}
+# Cues that a question leans on the one before it: "那小微企业呢？", "还有别的吗", "它的期限是多久".
+FOLLOW_UP = re.compile(r"^(那|那么|还有|另外|此外|如果|要是|它|其|这|该|他们|对于)|呢[？?]?$")
+
+# Weights of the evidence score, and the dense similarity range mapped onto 0..1, set on the first 61 gold
+# questions (README "How the extractive answerer decides"): e5 cosine similarities of related Chinese
+# sentences sit between about 0.75 and 0.92.
+LEXICAL_WEIGHT = 0.6
+DENSE_LOW, DENSE_HIGH = 0.75, 0.92
+MAX_SENTENCES = 3
+MAX_LIST_SENTENCES = 6
+# Sentences whose score is this close to the best one are quoted too.
+KEEP_RATIO = 0.8
+
+
+@dataclass
+class Evidence:
+    span: Span
+    rank: int  # retrieval rank of its chunk
+    lexical: float
+    dense: float
+
+    @property
+    def score(self) -> float:
+        dense = min(max((self.dense - DENSE_LOW) / (DENSE_HIGH - DENSE_LOW), 0.0), 1.0)
+        return LEXICAL_WEIGHT * self.lexical + (1 - LEXICAL_WEIGHT) * dense
+
+
+@dataclass
+class ExtractiveAnswer:
+    answer: str
+    citations: list[Citation]
+    refused: bool
+    best_score: float
+
+
+def question_kind(question: str) -> str:
+    if OWNER_QUESTION.search(question):
+        return "owner"
+    if LIST_QUESTION.search(question):
+        return "list"
+    return "general"
+
+
+def asked_quantity(question: str) -> str | None:
+    return next((kind for kind, pattern in ASKED_QUANTITY if pattern.search(question)), None)
+
+
+def merge_follow_up(question: str, history_questions: list[str], kb: KnowledgeBase) -> str:
+    """A follow-up borrows the key terms of the previous question that it does not replace.
+
+    "用气报装最快几个工作日？" then "那用水呢？" searches "那用水呢？ 报装 最快 几个 工作日": 用气 is left
+    behind because the follow-up names a term of the same kind in its place (they share a character).
+    """
+    if not history_questions:
+        return question
+    own = kb.lexical.tokenizer(question)
+    if not FOLLOW_UP.search(question.strip()) and len(own) > 3:
+        return question
+    previous = list(dict.fromkeys(kb.lexical.tokenizer(history_questions[-1])))
+    # The finest tokens: a compound such as 用气报装 gives way to 用气 and 报装.
+    finest = [t for t in previous if not any(other != t and other in t for other in previous)]
+    borrowed = [t for t in finest if t not in question and not set(t) & set("".join(own))]
+    return f"{question} {' '.join(borrowed)}".strip() if borrowed else question
+
+
+class Extractor:
+    def __init__(self, kb: KnowledgeBase, embedder: Embeddings):
+        self.kb = kb
+        self.embedder = embedder
+
+    def coverage(self, terms: list[str], weights: list[float], text: str) -> float:
+        total = sum(weights)
+        return sum(w for t, w in zip(terms, weights) if t in text) / total if total else 0.0
+
+    def evidence(self, question: str, hits: list[SearchHit]) -> list[Evidence]:
+        terms = list(dict.fromkeys(self.kb.lexical.tokenizer(question)))
+        weights = [self.kb.lexical.idf(t) for t in terms]
+        spans = [(hit.rank, span) for hit in hits for span in sentence_spans(hit.chunk)]
+        # Headings say little alone, and a 责任单位 line is added by owner_line where it is asked for.
+        spans = [(rank, span) for rank, span in spans if not says_little(span) and not DUTY_LINE.match(span.text)]
+        if not spans:
+            return []
+        query = np.asarray(self.embedder.embed_query(question))
+        vectors = np.asarray(self.embedder.embed_documents([span.text for _, span in spans]))
+        dense = vectors @ query / (np.linalg.norm(vectors, axis=1) * np.linalg.norm(query) + 1e-9)
+        found = []
+        for (rank, span), similarity in zip(spans, dense):
+            own = self.coverage(terms, weights, span.text.lower())
+            context = self.coverage(terms, weights, f"{span.chunk.section} {span.chunk.text}".lower())
+            # The sentence's own words count most; its section and neighbours say what it is about.
+            found.append(Evidence(span, rank, 0.7 * own + 0.3 * context, float(similarity)))
+        return found
+
+    def answer(self, question: str, hits: list[SearchHit], threshold: float) -> ExtractiveAnswer:
+        evidence = sorted(self.evidence(question, hits), key=lambda e: (-e.score, e.rank, e.span.start))
+        if not evidence:
+            return ExtractiveAnswer(REFUSAL + "检索没有找到相关条款。", [], True, 0.0)
+        best = evidence[0].score
+        kind = question_kind(question)
+        limit = MAX_LIST_SENTENCES if kind == "list" else MAX_SENTENCES
+        chosen = self.distinct([e for e in evidence if e.score >= KEEP_RATIO * best], limit)
+        if best < threshold or not self.states_asked_quantity(question, evidence):
+            lines, citations = self.quote_lines(self.distinct(evidence, 2))
+            answer = REFUSAL + "以下是最相关的条款，供参考：\n" + "\n".join(lines)
+            return ExtractiveAnswer(answer, citations, True, best)
+        if kind == "list":
+            chosen = self.with_list_items(chosen, evidence, limit)
+        chosen = self.with_continuations(chosen, evidence)
+        chosen.sort(key=lambda e: (e.rank, e.span.start))
+        lines, citations = self.quote_lines(chosen)
+        answer = "根据现有政策条款：\n" + "\n".join(lines)
+        if kind == "owner":
+            answer += self.owner_line(chosen, citations, hits)
+        return ExtractiveAnswer(answer, citations, False, best)
+
+    @staticmethod
+    def states_asked_quantity(question: str, evidence: list[Evidence]) -> bool:
+        quantity = asked_quantity(question)
+        if quantity is None:
+            return True
+        # A figure of the asked kind in a weaker sentence belongs to some other matter (measured on
+        # eval/gold.jsonl: requiring it of the best sentence refuses the most unanswerable questions).
+        best = evidence[0].score
+        return any(STATED_QUANTITY[quantity].search(e.span.text) for e in evidence if e.score >= best)
+
+    @staticmethod
+    def distinct(evidence: list[Evidence], limit: int) -> list[Evidence]:
+        chosen: list[Evidence] = []
+        for e in evidence:
+            if len(chosen) == limit:
+                break
+            if all(e.span.text != c.span.text and e.span.text not in c.span.text for c in chosen):
+                chosen.append(e)
+        return chosen
+
+    @staticmethod
+    def with_list_items(chosen: list[Evidence], evidence: list[Evidence], limit: int) -> list[Evidence]:
+        """A list question wants the enumerated items of the best chunk, not just its best sentence."""
+        top_chunk = chosen[0].span.chunk.chunk_id
+        siblings = sorted((e for e in evidence if e.span.chunk.chunk_id == top_chunk), key=lambda e: e.span.start)
+        for e in siblings:
+            if len(chosen) >= limit:
+                break
+            if e not in chosen and not DUTY_LINE.match(e.span.text):
+                chosen.append(e)
+        return chosen
+
+    @staticmethod
+    def with_continuations(chosen: list[Evidence], evidence: list[Evidence]) -> list[Evidence]:
+        """A sentence ending in `；` or `：` is half a provision ("…50%加计扣除；形成无形资产的…150%摊销。"):
+        the sentences that complete it follow, up to the one that ends the provision."""
+        result = list(chosen)
+        for e in chosen:
+            following = sorted(
+                (f for f in evidence if f.span.chunk is e.span.chunk and f.span.start > e.span.start),
+                key=lambda f: f.span.start,
+            )
+            current = e
+            for f in following[:MAX_LIST_SENTENCES]:
+                if not current.span.text.endswith(("；", "：", ";", ":")):
+                    break
+                if f not in result:
+                    result.append(f)
+                current = f
+        return result
+
+    @staticmethod
+    def quote_lines(chosen: list[Evidence]) -> tuple[list[str], list[Citation]]:
+        citations = [e.span.citation(n) for n, e in enumerate(chosen, start=1)]
+        return [f"{c.n}. {c.quote}[{c.n}]" for c in citations], citations
+
+    def owner_line(self, chosen: list[Evidence], citations: list[Citation], hits: list[SearchHit]) -> str:
+        """The lead and cooperating units of the measure the best sentence belongs to, quoted from its 责任单位 line."""
+        # The best sentence's measure first; a law article has no 责任单位 line, so then the next chunk that has one.
+        chunks = [e.span.chunk for e in sorted(chosen, key=lambda e: -e.score)] + [h.chunk for h in hits]
+        span = next((s for s in map(self.duty_span, chunks) if s is not None), None)
+        if span is None:
+            return ""
+        lead, cooperating = duty_units(span.text)
+        existing = next((c for c in citations if c.chunk_id == span.chunk.chunk_id and c.start == span.citation(0).start), None)
+        citation = existing or span.citation(len(citations) + 1)
+        if existing is None:
+            citations.append(citation)
+        line = f"\n牵头单位：{lead}"
+        if cooperating:
+            line += f"；配合单位：{cooperating}"
+        return line + f"。[{citation.n}]"
+
+    def duty_span(self, chunk: Chunk) -> Span | None:
+        """The 责任单位 line of a chunk's measure; a long measure may keep it in a sibling chunk."""
+        if not chunk.duty:
+            return None
+        candidates = [chunk] + [c for c in self.kb.sections[(chunk.doc_id, chunk.section)] if c is not chunk]
+        for candidate in candidates:
+            for span in sentence_spans(candidate):
+                if span.text == chunk.duty:
+                    return span
+        return None

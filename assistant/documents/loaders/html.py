@@ -1,0 +1,43 @@
+"""HTML loader (BeautifulSoup): the page's main text, without scripts, styles and navigation."""
+
+from pathlib import Path
+
+from bs4 import BeautifulSoup
+
+from assistant.documents.loaders.base import LoadedDocument, LoadError
+from assistant.documents.loaders.metadata import fill_missing
+from assistant.documents.loaders.text import decode
+
+_NOISE = ["script", "style", "noscript", "nav", "header", "footer", "aside", "form", "iframe", "button", "template"]
+# Where Chinese government sites put the article body.
+_MAIN = ["main", "article", "#zoom", ".TRS_Editor", "#content", ".content", ".article", "#main"]
+_BLOCKS = ["p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "br", "table", "section"]
+
+
+def main_element(soup: BeautifulSoup):
+    for selector in _MAIN:
+        found = soup.select_one(selector)
+        if found and found.get_text(strip=True):
+            return found
+    return soup.body or soup
+
+
+def load_html(path: Path) -> LoadedDocument:
+    soup = BeautifulSoup(decode(path.read_bytes(), path), "lxml")
+    page_title = soup.title.get_text(strip=True) if soup.title else ""
+    for tag in soup(_NOISE):
+        tag.decompose()
+    main = main_element(soup)
+    heading = main.find(["h1", "h2"]) or soup.find("h1")
+    for row in main.find_all("tr"):
+        cells = [cell.get_text(" ", strip=True) for cell in row.find_all(["td", "th"])]
+        row.replace_with("\n" + " | ".join(cell for cell in cells if cell) + "\n")
+    for tag in main.find_all(_BLOCKS):
+        tag.insert_before("\n")
+        tag.insert_after("\n")
+    lines = [" ".join(line.split()) for line in main.get_text().splitlines()]
+    text = "\n\n".join(line for line in lines if line)
+    if not text:
+        raise LoadError(f"{path.name}: the HTML page has no visible text")
+    title = heading.get_text(strip=True) if heading else page_title
+    return fill_missing(LoadedDocument(path=path, text=text, title=title))

@@ -1,0 +1,46 @@
+"""Repair of text extracted from PDF: sentences that a page break cut into two paragraphs are joined again."""
+
+import re
+
+from assistant.documents.structure import PARAGRAPH_END, is_heading
+
+# Prose has clause punctuation; titles, mastheads and dates have none and must stay on their own line.
+_PROSE = re.compile(r"[，。；、,]")
+
+
+def _is_duty_line(paragraph: str) -> bool:
+    return paragraph.startswith("责任单位")
+
+
+def should_join(paragraph: str, following: str) -> bool:
+    """A paragraph cut mid-sentence: prose that stops without final punctuation, before body text."""
+    return (
+        not paragraph.endswith(tuple(PARAGRAPH_END))
+        and bool(_PROSE.search(paragraph))
+        and not _is_duty_line(paragraph)
+        and not is_heading(following)
+        and not _is_duty_line(following)
+    )
+
+
+def join_broken_paragraphs(text: str) -> str:
+    """Paragraphs are separated by blank lines; a cut paragraph is glued to the next without a space."""
+    paragraphs = [p.strip() for p in re.split(r"\n[ \t\u3000]*\n", text) if p.strip()]
+    merged: list[str] = []
+    for paragraph in paragraphs:
+        if merged and should_join(merged[-1], paragraph):
+            merged[-1] = join_lines(merged[-1], paragraph)
+        else:
+            merged.append(paragraph)
+    return "\n\n".join(merged)
+
+
+def join_separator(left: str, right: str) -> str:
+    """Chinese needs no space at a line join; Latin words and numbers do."""
+    if left and right and left[-1].isascii() and left[-1].isalnum() and right[0].isascii() and right[0].isalnum():
+        return " "
+    return ""
+
+
+def join_lines(left: str, right: str) -> str:
+    return left + join_separator(left, right) + right

@@ -1,0 +1,62 @@
+"""Markdown and plain-text loader: optional YAML header, encoding detection for Chinese government files."""
+
+from pathlib import Path
+
+import yaml
+from charset_normalizer import from_bytes
+
+from assistant.documents.loaders.base import LoadedDocument, LoadError
+from assistant.documents.loaders.metadata import fill_missing
+from assistant.documents.loaders.repair import join_broken_paragraphs
+
+# GB18030 is a superset of GBK and GB2312, so one attempt covers all three.
+_CHINESE_ENCODINGS = ("utf-8-sig", "gb18030")
+_HEADER_FIELDS = ("title", "doc_number", "date", "authority", "level", "region")
+
+
+def decode(data: bytes, path: Path) -> str:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16")
+    if b"\x00" in data:
+        raise LoadError(f"{path.name}: binary data in a text file; save it as UTF-8 or GBK text")
+    for encoding in _CHINESE_ENCODINGS:
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    best = from_bytes(data).best()
+    if best is None or not looks_like_text(str(best)):
+        raise LoadError(f"{path.name}: cannot decode the text (not UTF-8, GBK or GB18030); save it as UTF-8 and ingest again")
+    return str(best)
+
+
+def looks_like_text(text: str) -> bool:
+    """A guessed encoding that yields mostly symbols and accented letters is a wrong guess."""
+    readable = sum(1 for c in text if c.isascii() or "\u4e00" <= c <= "\u9fff" or "\u3000" <= c <= "\u303f" or "\uff00" <= c <= "\uffef")
+    return readable >= 0.9 * len(text)
+
+
+def split_header(text: str, path: Path) -> tuple[dict, str]:
+    """A leading `---` YAML block, if there is one, and the body after it."""
+    if not text.startswith("---"):
+        return {}, text
+    parts = text.split("\n---", 1)
+    if len(parts) != 2:
+        return {}, text
+    try:
+        header = yaml.safe_load(parts[0][3:]) or {}
+    except yaml.YAMLError as error:
+        raise LoadError(f"{path.name}: the YAML header is malformed ({error.__class__.__name__}); fix or remove it") from None
+    if not isinstance(header, dict):
+        return {}, text
+    return header, parts[1].split("\n", 1)[1] if "\n" in parts[1] else ""
+
+
+def load_text(path: Path) -> LoadedDocument:
+    text = decode(path.read_bytes(), path).replace("\r\n", "\n").replace("\r", "\n")
+    header, body = split_header(text, path)
+    body = join_broken_paragraphs(body)
+    if not body.strip():
+        raise LoadError(f"{path.name}: no text after the header; add the document body")
+    fields = {name: str(header[name]) for name in _HEADER_FIELDS if header.get(name)}
+    return fill_missing(LoadedDocument(path=path, text=body, **fields))

@@ -1,0 +1,28 @@
+"""The one error root. Every error a user can cause or fix is a `PolicyQAError`: its message says what is
+wrong and what to do, and `status` is the HTTP status the API answers with. Each face maps it in one place
+(the CLI to a one-line message and exit 1, the API to a JSON body, the app to a notice in the page).
+"""
+
+
+class PolicyQAError(Exception):
+    """Something the user can fix; `str(error)` is the message to show them."""
+
+    status = 400
+
+
+class Forbidden(PolicyQAError):
+    """An admin action without the right token, or with admin actions disabled."""
+
+    status = 403
+
+
+class NotFound(PolicyQAError):
+    """The thing asked for (a document, a cited chunk) is not in the index."""
+
+    status = 404
+
+
+class Unavailable(PolicyQAError):
+    """The service cannot answer now (no index, the embedding model cannot load); the message says how to fix it."""
+
+    status = 503

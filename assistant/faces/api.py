@@ -1,0 +1,225 @@
+"""The JSON API under /api (and /healthz), on FastAPI; the Gradio app is mounted beside it by app.py.
+
+Routes are plain `def`s, so FastAPI runs them in its thread pool: one slow answer does not block the others.
+Every error is a JSON body `{"error": "..."}` with a 4xx status (or 503 without an index), never a traceback.
+"""
+
+import json
+import logging
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Literal
+
+from fastapi import FastAPI, File, Header, Query, Request, UploadFile
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from pydantic import BaseModel, Field, StringConstraints
+
+from assistant.errors import Forbidden, PolicyQAError
+from assistant.service.service import (
+    SEARCH_MODES,
+    AskResponse,
+    Citation,
+    DocumentRecord,
+    FileResult,
+    LibraryError,
+    MatchResult,
+    Message,
+    Mode,
+    Profile,
+    Review,
+    SearchFilters,
+    Service,
+    ServiceEvent,
+    Upload,
+    Verdict,
+    to_csv,
+)
+
+log = logging.getLogger(__name__)
+
+DATE = r"^\d{4}-\d{2}-\d{2}$"
+# The most files one upload request may carry; with POLICY_QA_MAX_UPLOAD_MB it bounds the request body.
+MAX_FILES = 20
+Question = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+
+class AskRequest(BaseModel):
+    question: Question
+    history: list[Message] = Field(default_factory=list, max_length=40)
+    mode: Mode = "auto"
+
+
+class SearchRequest(BaseModel):
+    question: Question
+    k: int = Field(5, ge=1, le=50)
+    mode: Literal[SEARCH_MODES] = "hybrid"  # type: ignore[valid-type]
+    doc_ids: list[str] | None = None
+    level: str | None = None
+    region: str | None = None
+
+
+class AnsweredQuestion(BaseModel):
+    """The answer as `POST /api/ask` gave it; `answer_id` proves that this server gave it."""
+
+    model_config = {"extra": "allow"}
+    question: Question
+    answer: str
+    mode: str = ""
+    citations: list[Citation] = []
+    answer_id: str
+
+
+class FeedbackRequest(BaseModel):
+    answer: AnsweredQuestion
+    verdict: Verdict
+    correction: str = Field("", max_length=5000)
+    comment: str = Field("", max_length=5000)
+
+
+class MatchRequest(BaseModel):
+    profile: Profile
+    limit: int | None = Field(10, ge=1, le=1000, description="items to return; `total` always counts them all")
+
+
+class UploadResponse(BaseModel):
+    files: list[dict]
+    build_id: str | None
+    chunks: int
+
+
+def create_api(service: Service) -> FastAPI:
+    api = FastAPI(title="广圆享 政策问答 API", description="惠企政策智能问答：回答、检索、文档库与解读审核。")
+    add_error_handlers(api)
+
+    @api.middleware("http")
+    async def guard_library(request: Request, call_next):
+        """Token and size are checked before FastAPI reads an upload's body, so nobody fills the disk."""
+        if request.url.path.startswith("/api/documents") and request.method in ("POST", "DELETE"):
+            try:
+                service.check_admin(request.headers.get("x-admin-token"))
+            except Forbidden as error:
+                return JSONResponse({"error": str(error)}, status_code=403)
+            limit = service.settings.max_upload_mb * 1_000_000 * MAX_FILES + 1_000_000
+            if int(request.headers.get("content-length") or 0) > limit:
+                return JSONResponse({"error": f"the upload is over {limit / 1_000_000:g} MB; send fewer or smaller files"}, status_code=413)
+        return await call_next(request)
+
+    @api.get("/healthz")
+    def healthz() -> dict:
+        health = service.health()
+        body = {"status": health.status, "documents": health.documents, "chunks": health.chunks, "llm": health.llm}
+        return body | ({"problem": health.problem} if health.problem else {})
+
+    @api.post("/api/ask", response_model=AskResponse)
+    def ask(request: AskRequest) -> AskResponse:
+        return service.ask(request.question, request.history, request.mode)
+
+    @api.post("/api/ask/stream", response_class=StreamingResponse)
+    def ask_stream(request: AskRequest) -> StreamingResponse:
+        """Server-sent events: `verified` (an interpreter-checked answer, if any), `token` … (`reset`), then `answer`."""
+        # Errors such as LLM mode without a model are raised here, as a 400, before streaming starts.
+        events = service.stream(request.question, request.history, request.mode)
+        return StreamingResponse(sse(events), media_type="text/event-stream")
+
+    @api.post("/api/search")
+    def search(request: SearchRequest) -> dict:
+        filters = SearchFilters(doc_ids=request.doc_ids, level=request.level, region=request.region)
+        hits = service.search(request.question, request.k, request.mode, filters)
+        return {"question": request.question, "results": [hit.as_json() for hit in hits]}
+
+    @api.post("/api/match", response_model=MatchResult)
+    def match(request: MatchRequest) -> MatchResult:
+        """The policy items that apply to an enterprise profile, ranked, with reasons and what to check."""
+        return service.match(request.profile, request.limit)
+
+    @api.get("/api/documents", response_model=list[DocumentRecord])
+    def documents() -> list[DocumentRecord]:
+        return service.documents()
+
+    @api.post("/api/documents", response_model=UploadResponse)
+    def upload(files: Annotated[list[UploadFile], File()], x_admin_token: Annotated[str | None, Header()] = None) -> UploadResponse:
+        if len(files) > MAX_FILES:
+            raise LibraryError(f"{len(files)} files in one upload; send at most {MAX_FILES} at a time")
+        with tempfile.TemporaryDirectory() as folder:
+            uploads = [save_upload(file, Path(folder) / str(n)) for n, file in enumerate(files)]
+            results, report = service.upload(uploads, x_admin_token)
+        return UploadResponse(
+            files=[result_json(r) for r in results], build_id=report.build_id if report else None, chunks=report.chunks if report else 0
+        )
+
+    @api.delete("/api/documents/{doc_id}")
+    def delete(doc_id: str, x_admin_token: Annotated[str | None, Header()] = None) -> dict:
+        report = service.delete(doc_id, x_admin_token)
+        return {"deleted": doc_id, "build_id": report.build_id, "chunks": report.chunks}
+
+    @api.post("/api/feedback", response_model=Review)
+    def feedback(request: FeedbackRequest) -> Review:
+        return service.feedback(request.answer.model_dump(mode="json"), request.verdict, request.correction, request.comment)
+
+    @api.get("/api/reviews", response_model=list[Review])
+    def reviews(
+        verdict: Verdict | None = None, since: str | None = Query(None, pattern=DATE), until: str | None = Query(None, pattern=DATE)
+    ) -> list[Review]:
+        return service.review_list(verdict, since, until)
+
+    @api.get("/api/reviews.csv", response_class=PlainTextResponse)
+    def reviews_csv(
+        verdict: Verdict | None = None, since: str | None = Query(None, pattern=DATE), until: str | None = Query(None, pattern=DATE)
+    ) -> PlainTextResponse:
+        return PlainTextResponse(
+            to_csv(service.review_list(verdict, since, until)),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="reviews.csv"'},
+        )
+
+    return api
+
+
+def sse(events: Iterator[ServiceEvent]) -> Iterator[str]:
+    for item in events:
+        if item.kind == "verified":
+            yield event("verified", item.verified.model_dump())
+        elif item.kind == "answer":
+            yield event("answer", item.answer.model_dump(mode="json", exclude={"verified_answer"}))
+        elif item.kind == "reset":
+            yield event("reset", {})
+        else:
+            yield event("token", {"text": item.text})
+
+
+def event(name: str, data: dict) -> str:
+    return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def save_upload(file: UploadFile, path: Path) -> Upload:
+    with path.open("wb") as out:
+        while block := file.file.read(1 << 20):
+            out.write(block)
+    return Upload(name=file.filename or "", path=path)
+
+
+def result_json(result: FileResult) -> dict:
+    return {"file": result.file, "status": result.status, "chunks": result.chunks, "message": result.message}
+
+
+def add_error_handlers(api: FastAPI) -> None:
+    """Every PolicyQAError answers with its own status and message; anything else is a 500 without a traceback."""
+
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        return JSONResponse({"error": f"invalid request: {problems}", "detail": jsonable_encoder(exc.errors())}, status_code=422)
+
+    async def known(request: Request, exc: PolicyQAError) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=exc.status)
+
+    api.add_exception_handler(RequestValidationError, invalid)
+    api.add_exception_handler(PolicyQAError, known)
+
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s", request.url.path)
+        return JSONResponse({"error": f"internal error ({type(exc).__name__}); see the server log"}, status_code=500)
+
+    api.add_exception_handler(Exception, unexpected)

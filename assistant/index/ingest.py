@@ -1,0 +1,244 @@
+"""The ingest pipeline: read the corpus, chunk it, extract policy items, embed, and switch in a new build.
+
+Every ingest writes a new build and a new collection, then replaces manifest.json in one atomic step.
+A failed or interrupted ingest leaves the previous build live; its leftovers are removed next time.
+Unchanged documents keep their chunks and their cached vectors, so only new text is embedded.
+Enrichment steps that need later stages (the language model's tag refinement) come in as `enrich`.
+"""
+
+import fcntl
+import hashlib
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from assistant.documents.chunking import Chunk, chunk_document
+from assistant.documents.items import PolicyItem, extract_items
+from assistant.documents.loaders import LoadError, load_file
+from assistant.index.embeddings import CachedEmbeddings, make_provider
+from assistant.index.lexical import LexicalIndex, Tokenizer
+from assistant.index.store import (
+    COLLECTION_PREFIX,
+    DocumentRecord,
+    KnowledgeBaseError,
+    Manifest,
+    build_dir,
+    chroma_client,
+    chunk_metadata,
+    manifest_path,
+    read_chunks,
+    read_items,
+    read_manifest,
+    remove_stale_builds,
+)
+from assistant.settings import Settings
+
+if TYPE_CHECKING:
+    import chromadb
+
+# Bump when loading, chunking or item extraction changes, so that unchanged files are read again.
+PIPELINE_VERSION = 6
+# A corpus of a few thousand chunks: a wider graph search costs little and keeps dense search near-exact.
+HNSW_CONFIGURATION = {"hnsw": {"space": "cosine", "ef_construction": 200, "ef_search": 200, "max_neighbors": 32}}
+
+# A step applied to the policy items of each new or changed document (e.g. the model's tag refinement).
+Enrich = Callable[[list[PolicyItem]], list[PolicyItem]]
+
+
+@dataclass
+class FileReport:
+    file: str
+    status: Literal["added", "changed", "unchanged", "removed", "failed"]
+    chunks: int = 0
+    message: str = ""
+
+
+@dataclass
+class IngestReport:
+    files: list[FileReport] = field(default_factory=list)
+    build_id: str | None = None  # None when nothing changed and no build was made
+    embedded: int = 0  # chunks the model embedded
+    cached: int = 0  # chunks whose vectors came from the cache
+    chunks: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """Something is indexed from this batch (new, changed or unchanged)."""
+        return any(f.status in ("added", "changed", "unchanged") for f in self.files)
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def corpus_files(corpus_dir: Path) -> list[Path]:
+    if not corpus_dir.is_dir():
+        raise KnowledgeBaseError(f"corpus folder '{corpus_dir}' does not exist; create it or set POLICY_QA_CORPUS_DIR")
+    return sorted(
+        path
+        for path in corpus_dir.rglob("*")
+        if path.is_file() and not any(part.startswith(".") for part in path.relative_to(corpus_dir).parts)
+    )
+
+
+@contextmanager
+def ingest_lock(settings: Settings) -> Iterator[None]:
+    settings.index_dir.mkdir(parents=True, exist_ok=True)
+    with open(settings.index_dir / ".lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise KnowledgeBaseError("another ingest is running on this index; wait for it to finish") from None
+        yield
+
+
+@dataclass
+class _Plan:
+    """What the new build will hold, document by document."""
+
+    records: list[DocumentRecord] = field(default_factory=list)
+    chunks: list[Chunk] = field(default_factory=list)
+    items: list[PolicyItem] = field(default_factory=list)
+    report: IngestReport = field(default_factory=IngestReport)
+
+    @property
+    def changed(self) -> bool:
+        return any(f.status in ("added", "changed", "removed") for f in self.report.files)
+
+    def keep(self, record: DocumentRecord, chunks: list[Chunk], items: list[PolicyItem]) -> None:
+        self.records.append(record)
+        self.chunks.extend(chunks)
+        self.items.extend(items)
+
+
+def plan_ingest(settings: Settings, previous: Manifest | None, model_name: str, enrich: Enrich | None = None) -> _Plan:
+    """Load new and changed files, reuse the chunks of unchanged ones, note failures and removals."""
+    reusable = previous is not None and (
+        previous.embedding_model == model_name
+        and previous.chunk_size == settings.chunk_size
+        and previous.pipeline_version == PIPELINE_VERSION
+    )
+    old_records = {r.doc_id: r for r in previous.documents} if previous else {}
+    old_chunks: dict[str, list[Chunk]] = {}
+    old_items: dict[str, list[PolicyItem]] = {}
+    if previous:
+        for chunk in read_chunks(settings, previous.build_id):
+            old_chunks.setdefault(chunk.doc_id, []).append(chunk)
+        for item in read_items(settings, previous.build_id):
+            old_items.setdefault(item.doc_id, []).append(item)
+
+    plan = _Plan()
+    seen: set[str] = set()
+    for path in corpus_files(settings.corpus_dir):
+        doc_id = path.relative_to(settings.corpus_dir).as_posix()
+        seen.add(doc_id)
+        sha = file_sha256(path)
+        old = old_records.get(doc_id)
+        if reusable and old and old.sha256 == sha:
+            plan.keep(old, old_chunks.get(doc_id, []), old_items.get(doc_id, []))
+            plan.report.files.append(FileReport(doc_id, "unchanged", old.chunks))
+            continue
+        try:
+            document = load_file(path)
+            chunks = chunk_document(document, doc_id, settings.chunk_size)
+            if not chunks:
+                raise LoadError(f"{path.name}: no text to index")
+        except LoadError as error:
+            plan.report.files.append(_failure(str(error), doc_id, old if reusable else None, (old_chunks, old_items), plan))
+            continue
+        except Exception as error:  # a bug or a library error on one file must not stop the batch
+            reason = f"{path.name}: unexpected error while reading ({error.__class__.__name__}: {error})"
+            plan.report.files.append(_failure(reason, doc_id, old if reusable else None, (old_chunks, old_items), plan))
+            continue
+        record = DocumentRecord(doc_id=doc_id, file=doc_id, sha256=sha, chunks=len(chunks), warnings=document.warnings, **document.meta())
+        items = extract_items(document, doc_id, chunks)
+        plan.keep(record, chunks, enrich(items) if enrich else items)
+        status = "changed" if old else "added"
+        plan.report.files.append(FileReport(doc_id, status, len(chunks), "; ".join(document.warnings)))
+    for doc_id in sorted(set(old_records) - seen):
+        plan.report.files.append(FileReport(doc_id, "removed", old_records[doc_id].chunks))
+    return plan
+
+
+def _failure(reason: str, doc_id: str, old: DocumentRecord | None, old_parts: tuple[dict, dict], plan: _Plan) -> FileReport:
+    if old is None:
+        return FileReport(doc_id, "failed", 0, reason)
+    # Losing nothing: the version indexed before stays searchable until the file is fixed.
+    old_chunks, old_items = old_parts
+    plan.keep(old, old_chunks.get(doc_id, []), old_items.get(doc_id, []))
+    return FileReport(doc_id, "failed", old.chunks, f"{reason} (the previously indexed version is kept)")
+
+
+def ingest(settings: Settings, rebuild: bool = False, progress: bool = False, enrich: Enrich | None = None) -> IngestReport:
+    started = time.perf_counter()
+    with ingest_lock(settings):
+        provider = make_provider(settings)
+        embedder = CachedEmbeddings(provider, settings.embedding_cache_path, settings.embedding_batch_size, progress)
+        previous = read_manifest(settings)
+        plan = plan_ingest(settings, None if rebuild else previous, embedder.name, enrich)
+        report = plan.report
+        report.chunks = len(plan.chunks)
+        # Nothing could be indexed, or nothing changed: the previous index (if any) stays as it is.
+        if plan.records and (rebuild or previous is None or plan.changed):
+            client = chroma_client(settings)
+            report.build_id = write_build(settings, client, embedder, plan)
+            report.embedded, report.cached = embedder.misses, embedder.hits
+            # The build just replaced stays one more round: a running app may still be answering from it.
+            remove_stale_builds(settings, client, keep=previous.build_id if previous else None)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def write_build(settings: Settings, client: "chromadb.ClientAPI", embedder: CachedEmbeddings, plan: _Plan) -> str:
+    build_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    collection_name = COLLECTION_PREFIX + build_id
+    folder = build_dir(settings, build_id)
+    try:
+        vectors = embedder.embed_documents([chunk.index_text for chunk in plan.chunks])
+        collection = client.create_collection(collection_name, configuration=HNSW_CONFIGURATION, embedding_function=None)
+        for start in range(0, len(plan.chunks), 500):
+            batch = plan.chunks[start : start + 500]
+            collection.add(
+                ids=[c.chunk_id for c in batch],
+                embeddings=vectors[start : start + 500],
+                documents=[c.text for c in batch],
+                metadatas=[chunk_metadata(c) for c in batch],
+            )
+        folder.mkdir(parents=True)
+        with (folder / "chunks.jsonl").open("w", encoding="utf-8") as out:
+            for chunk in plan.chunks:
+                out.write(chunk.model_dump_json() + "\n")
+        with (folder / "items.jsonl").open("w", encoding="utf-8") as out:
+            for item in plan.items:
+                out.write(item.model_dump_json() + "\n")
+        lexical = LexicalIndex.build([c.chunk_id for c in plan.chunks], [c.index_text for c in plan.chunks], Tokenizer())
+        lexical.save(folder / "bm25")
+        manifest = Manifest(
+            build_id=build_id,
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            embedding_model=embedder.name,
+            chunk_size=settings.chunk_size,
+            pipeline_version=PIPELINE_VERSION,
+            collection=collection_name,
+            documents=plan.records,
+        )
+        temporary = manifest_path(settings).with_suffix(".json.tmp")
+        temporary.write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
+        os.replace(temporary, manifest_path(settings))  # the switch: atomic on POSIX
+    except BaseException:
+        # The manifest still names the previous build; drop this one's pieces.
+        shutil.rmtree(folder, ignore_errors=True)
+        try:
+            client.delete_collection(collection_name)
+        except Exception:
+            pass
+        raise
+    return build_id

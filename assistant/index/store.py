@@ -1,0 +1,126 @@
+"""The stored index's layout: where each build lives, the manifest that names the live one, the Chroma client,
+and reading a build's chunks and items back.
+
+Layout under `index_dir`:
+    manifest.json            the live build: documents, embedding model, Chroma collection name
+    builds/<build_id>/       chunks.jsonl, items.jsonl and the BM25 index of that build
+    chroma/                  the embedded Chroma database (unless a Chroma server is configured)
+    embeddings.sqlite        vectors cached by (model, text hash)
+"""
+
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel
+
+from assistant.documents.chunking import Chunk
+from assistant.documents.items import PolicyItem
+from assistant.documents.loaders.base import DocumentMeta
+from assistant.errors import Unavailable
+from assistant.settings import Settings
+from assistant.vocabulary import level_tier
+
+if TYPE_CHECKING:
+    import chromadb
+
+COLLECTION_PREFIX = "policy-chunks-"
+
+
+class KnowledgeBaseError(Unavailable):
+    """The index is missing, stale or cannot be built; the message says what to do."""
+
+
+class DocumentRecord(DocumentMeta):
+    """An indexed document: its metadata, which file it came from, and how many chunks it gave."""
+
+    doc_id: str
+    file: str
+    sha256: str
+    chunks: int
+    warnings: list[str] = []
+
+
+class Manifest(BaseModel):
+    build_id: str
+    created: str
+    embedding_model: str
+    chunk_size: int
+    pipeline_version: int
+    collection: str
+    documents: list[DocumentRecord]
+
+
+def chroma_client(settings: Settings) -> "chromadb.ClientAPI":
+    # Imported here: chromadb takes 1.3 s to import, and listing documents or a BM25 search never needs it.
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if settings.chroma_host:
+        return chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings)
+    path = settings.index_dir / "chroma"
+    path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+
+
+def collection_names(client: "chromadb.ClientAPI") -> list[str]:
+    """Names of all collections (chromadb has returned both names and Collection objects here)."""
+    return sorted(c if isinstance(c, str) else c.name for c in client.list_collections())
+
+
+def manifest_path(settings: Settings) -> Path:
+    return settings.index_dir / "manifest.json"
+
+
+def read_manifest(settings: Settings) -> Manifest | None:
+    path = manifest_path(settings)
+    if not path.exists():
+        return None
+    return Manifest.model_validate_json(path.read_text(encoding="utf-8"))
+
+
+def build_dir(settings: Settings, build_id: str) -> Path:
+    return settings.index_dir / "builds" / build_id
+
+
+def read_chunks(settings: Settings, build_id: str) -> list[Chunk]:
+    path = build_dir(settings, build_id) / "chunks.jsonl"
+    with path.open(encoding="utf-8") as lines:
+        return [Chunk.model_validate_json(line) for line in lines if line.strip()]
+
+
+def read_items(settings: Settings, build_id: str) -> list[PolicyItem]:
+    path = build_dir(settings, build_id) / "items.jsonl"
+    if not path.exists():
+        return []
+    with path.open(encoding="utf-8") as lines:
+        return [PolicyItem.model_validate_json(line) for line in lines if line.strip()]
+
+
+def chunk_metadata(chunk: Chunk) -> dict:
+    """What Chroma stores beside each vector; filters use doc_id, level_tier and region."""
+    return {
+        "doc_id": chunk.doc_id,
+        "doc_title": chunk.doc_title,
+        "doc_number": chunk.doc_number,
+        "section": chunk.section,
+        "level_tier": level_tier(chunk.level),
+        "region": chunk.region,
+        "page": chunk.page if chunk.page is not None else -1,
+    }
+
+
+def remove_stale_builds(settings: Settings, client: "chromadb.ClientAPI", keep: str | None = None) -> None:
+    """Delete every build and collection other than the live one and `keep` (earlier or failed builds)."""
+    manifest = read_manifest(settings)
+    if manifest is None:
+        return
+    kept = {manifest.build_id, keep}
+    for name in collection_names(client):
+        if name.startswith(COLLECTION_PREFIX) and name.removeprefix(COLLECTION_PREFIX) not in kept:
+            client.delete_collection(name)
+    builds = settings.index_dir / "builds"
+    for folder in builds.iterdir() if builds.is_dir() else []:
+        if folder.name not in kept:
+            shutil.rmtree(folder, ignore_errors=True)

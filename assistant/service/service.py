@@ -1,0 +1,336 @@
+"""The one application layer. The CLI, the API and the app call `Service` and nothing else, for every use case:
+asking (with an interpreter-verified answer first, and "which policies apply" questions routed to matching),
+searching, matching, listing items and documents, showing a cited source, ingesting, changing the library and
+recording interpreters' verdicts. So every face answers the same question the same way.
+
+The index is opened on first use and reopened when `policy-qa ingest` or an upload switches the build under
+a running server; requests already running finish on the build they started with (ingest keeps it one round).
+"""
+
+import secrets
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Literal
+
+from assistant.answering.answer import MODES, Answer, Assistant, AssistantError, Message, Mode, final_answer
+from assistant.answering.citations import Citation
+from assistant.documents.chunking import Chunk
+from assistant.documents.items import PolicyItem
+from assistant.documents.loaders import SUPPORTED
+from assistant.errors import Forbidden, NotFound, PolicyQAError, Unavailable
+from assistant.index.ingest import Enrich, IngestReport, ingest
+from assistant.index.knowledge_base import KnowledgeBase
+from assistant.index.store import DocumentRecord, manifest_path
+from assistant.matching.intent import infer_profile, is_matching_question, reply_text
+from assistant.matching.matcher import OWNERSHIP_NAMES, ItemIndex, MatchResult, Profile, match
+from assistant.retrieval.hybrid import MODES as SEARCH_MODES
+from assistant.retrieval.hybrid import SearchFilters, SearchHit, search
+from assistant.service.library import FileResult, LibraryError, Upload, add_documents, remove_document
+from assistant.service.reviews import VERDICTS, Review, ReviewError, ReviewStore, Verdict, to_csv
+from assistant.settings import Settings
+
+# How many items a "which policies apply" question lists in the chat; the 政策匹配 tab and `match` show more.
+CHAT_MATCHES = 5
+
+
+class AskResponse(Answer):
+    """The answer as every face hands it out: the `Answer`, plus `answer_id` (what a verdict on it must quote),
+    the interpreter-verified answer to the same question if any, and for a "which policies apply" question
+    the matching result it was answered with."""
+
+    answer_id: str = ""
+    verified_answer: Review | None = None
+    intent: Literal["question", "matching"] = "question"
+    matching: MatchResult | None = None
+
+
+@dataclass
+class ServiceEvent:
+    """One step of a streamed answer: `verified` (an interpreter-checked answer, first, if any), `token` pieces
+    of text, `reset` (text already streamed is withdrawn), then one `answer`."""
+
+    kind: Literal["verified", "token", "reset", "answer"]
+    text: str = ""
+    verified: Review | None = None
+    answer: AskResponse | None = None
+
+
+@dataclass
+class SourceView:
+    citation: Citation
+    document: DocumentRecord | None
+    chunks: list[Chunk]  # the whole section, in document order
+    highlight_chunk: str  # chunk id holding the quote
+    highlight_at: int  # offset of the quote in that chunk's text
+
+
+@dataclass
+class Health:
+    status: Literal["ok", "unavailable"]
+    documents: int
+    chunks: int
+    llm: bool
+    problem: str = ""
+
+
+class _Opened:
+    """One opened index, and what is built from it when first needed (a search needs neither)."""
+
+    def __init__(self, kb: KnowledgeBase):
+        self.kb = kb
+
+    @cached_property
+    def assistant(self) -> Assistant:
+        return Assistant(self.kb.settings, self.kb)
+
+    @cached_property
+    def item_index(self) -> ItemIndex:
+        return ItemIndex(self.kb.items, self.kb.lexical.tokenizer)
+
+
+class Service:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._opened: _Opened | None = None
+        self._stamp: tuple[int, int] | None = None  # the manifest the index was opened on
+        self._problem = ""
+        self._reviews: ReviewStore | None = None
+        self._lock = threading.Lock()
+        self._reviews_lock = threading.Lock()
+        # Uploads and deletions change the corpus folder and run an ingest: one at a time, the next one waits.
+        self._library_lock = threading.Lock()
+
+    # --- the opened index ----------------------------------------------------------------------------
+
+    def _manifest_stamp(self) -> tuple[int, int] | None:
+        try:
+            stat = manifest_path(self.settings).stat()
+        except FileNotFoundError:
+            return None
+        return stat.st_mtime_ns, stat.st_size
+
+    def reload(self) -> None:
+        """Open the index as it is now."""
+        with self._lock:
+            self._open()
+
+    def _open(self) -> None:
+        stamp = self._manifest_stamp()
+        try:
+            self._opened, self._problem = _Opened(KnowledgeBase(self.settings)), ""
+        except PolicyQAError as error:
+            self._opened, self._problem = None, str(error)
+        self._stamp = stamp
+
+    def _current(self) -> _Opened:
+        # `policy-qa ingest` may have switched the index under a running app: follow it.
+        with self._lock:
+            if self._opened is None and not self._problem or self._manifest_stamp() != self._stamp:
+                self._open()
+            opened = self._opened
+        if opened is None:
+            raise Unavailable(self._problem or "the index is not available")
+        return opened
+
+    @property
+    def kb(self) -> KnowledgeBase:
+        return self._current().kb
+
+    @property
+    def assistant(self) -> Assistant:
+        return self._current().assistant
+
+    @property
+    def llm_configured(self) -> bool:
+        return self.settings.llm_configured
+
+    @property
+    def reviews(self) -> ReviewStore:
+        with self._reviews_lock:
+            if self._reviews is None:
+                self._reviews = ReviewStore(self.settings.review_db)
+            return self._reviews
+
+    def health(self) -> Health:
+        try:
+            kb = self.kb
+        except Unavailable as error:
+            return Health("unavailable", 0, 0, self.llm_configured, str(error))
+        return Health("ok", len(kb.documents), len(kb.chunks), self.llm_configured)
+
+    # --- answering -----------------------------------------------------------------------------------
+
+    def ask(self, question: str, history: Sequence[Message] = (), mode: Mode = "auto") -> AskResponse:
+        return final_answer(self.stream(question, history, mode))
+
+    def stream(self, question: str, history: Sequence[Message] = (), mode: Mode = "auto") -> Iterator[ServiceEvent]:
+        """The answer as it is produced. A bad question or mode raises here, before anything is streamed."""
+        question = question.strip()
+        assistant = self.assistant
+        assistant.check(question, mode)
+        return self._events(assistant, question, history, mode)
+
+    def _events(self, assistant: Assistant, question: str, history: Sequence[Message], mode: Mode) -> Iterator[ServiceEvent]:
+        verified = self.reviews.verified(question)
+        if verified is not None:
+            yield ServiceEvent("verified", verified=verified)
+        if is_matching_question(question):
+            # "哪些政策适用于我们" is answered by matching, on a profile read from the question and shown for correction.
+            answer, result = self._matching_answer(question)
+            yield ServiceEvent("token", text=answer.answer)
+            yield ServiceEvent("answer", answer=self.respond(answer, verified, intent="matching", matching=result))
+            return
+        for event in assistant.stream(question, history, mode):
+            if event.answer is not None:
+                yield ServiceEvent("answer", answer=self.respond(event.answer, verified))
+            else:
+                yield ServiceEvent(event.kind, text=event.text)
+
+    def _matching_answer(self, question: str) -> tuple[Answer, MatchResult]:
+        started = time.perf_counter()
+        profile = infer_profile(question)
+        result = self.match(profile, CHAT_MATCHES)
+        answer = Answer(
+            question=question,
+            answer=reply_text(profile, result),
+            mode="extractive",
+            refused=False,
+            citations=[],
+            retrieved=[],
+            timings_ms={"total": round((time.perf_counter() - started) * 1000, 1)},
+            standalone_question=question,
+        )
+        return answer, result
+
+    def respond(self, answer: Answer, verified: Review | None = None, **context) -> AskResponse:
+        """The answer signed (a verdict is taken only on an answer this server gave), with the verified answer
+        and `context` (the intent and the matching result)."""
+        data = answer.model_dump(mode="json", include=set(Answer.model_fields))
+        return AskResponse(**data, answer_id=self.reviews.sign(data), verified_answer=verified, **context)
+
+    def verified(self, question: str) -> Review | None:
+        return self.reviews.verified(question)
+
+    # --- search, matching, the library's contents ----------------------------------------------------
+
+    def search(self, question: str, k: int | None = None, mode: str = "hybrid", filters: SearchFilters | None = None) -> list[SearchHit]:
+        return search(self.kb, question, k or self.settings.top_k, mode, filters)
+
+    def match(self, profile: Profile, limit: int | None = 10) -> MatchResult:
+        opened = self._current()
+        return match(opened.kb.items, profile, limit, opened.item_index)
+
+    def items(self, doc_ids: Sequence[str] = (), beneficiary: str | None = None, benefit: str | None = None) -> list[PolicyItem]:
+        return [
+            item
+            for item in self.kb.items
+            if (not doc_ids or item.doc_id in doc_ids)
+            and (not beneficiary or beneficiary in item.values("beneficiaries"))
+            and (not benefit or benefit in item.values("benefits"))
+        ]
+
+    def documents(self) -> list[DocumentRecord]:
+        return list(self.kb.documents)
+
+    def source(self, citation: Citation) -> SourceView:
+        kb = self.kb
+        chunk = kb.chunks.get(citation.chunk_id)
+        if chunk is None:
+            raise NotFound(f"the index no longer holds {citation.chunk_id}; ask again")
+        at = citation.start - chunk.start
+        if chunk.text[at : at + len(citation.quote)] != citation.quote:
+            at = chunk.text.find(citation.quote)
+        document = next((d for d in kb.documents if d.doc_id == chunk.doc_id), None)
+        return SourceView(citation, document, kb.sections[(chunk.doc_id, chunk.section)], chunk.chunk_id, at)
+
+    # --- building the index and changing the library -------------------------------------------------
+
+    def enrichment(self) -> Enrich | None:
+        """The language model's refinement of new items' tags, when it is configured and switched on."""
+        if not (self.settings.refine_items and self.settings.llm_configured):
+            return None
+        from assistant.answering.llm import chat_model
+        from assistant.documents.refine import refine_items
+
+        model = chat_model(self.settings)
+        return lambda items: refine_items(model, items)
+
+    def ingest(self, rebuild: bool = False, progress: bool = False) -> IngestReport:
+        # A running server follows the new build by itself (see `_current`).
+        return ingest(self.settings, rebuild=rebuild, progress=progress, enrich=self.enrichment())
+
+    @property
+    def admin_enabled(self) -> bool:
+        return self.settings.admin_token is not None and bool(self.settings.admin_token.get_secret_value())
+
+    def check_admin(self, token: str | None) -> None:
+        if not self.admin_enabled:
+            raise Forbidden("uploading and deleting documents are disabled: set POLICY_QA_ADMIN_TOKEN to enable them")
+        expected = self.settings.admin_token.get_secret_value().encode()
+        if not token or not secrets.compare_digest(token.encode(), expected):
+            raise Forbidden("wrong or missing admin token")
+
+    def upload(self, uploads: list[Upload], token: str | None, progress: bool = False) -> tuple[list[FileResult], IngestReport | None]:
+        self.check_admin(token)
+        with self._library_lock:
+            results, report = add_documents(self.settings, uploads, progress, self.enrichment())
+            self.reload()
+        return results, report
+
+    def delete(self, doc_id: str, token: str | None) -> IngestReport:
+        self.check_admin(token)
+        with self._library_lock:
+            report = remove_document(self.settings, doc_id, enrich=self.enrichment())
+            self.reload()
+        return report
+
+    # --- reviews -------------------------------------------------------------------------------------
+
+    def feedback(self, answer: dict, verdict: Verdict, correction: str = "", comment: str = "") -> Review:
+        settings = {
+            "llm_model": self.settings.llm_model if answer.get("mode") == "llm" else None,
+            "embedding": f"{self.settings.embedding_provider}:{self.settings.embedding_model}",
+            "top_k": self.settings.top_k,
+            "chunk_size": self.settings.chunk_size,
+            "refusal_threshold": self.settings.refusal_threshold,
+        }
+        return self.reviews.record(answer, verdict, correction, comment, settings)
+
+    def review_list(self, verdict: Verdict | None = None, since: str | None = None, until: str | None = None) -> list[Review]:
+        return self.reviews.list(verdict, since, until)
+
+
+# What the faces need of the stages below, so that they import the service and nothing else.
+__all__ = [
+    "MODES",
+    "OWNERSHIP_NAMES",
+    "SEARCH_MODES",
+    "SUPPORTED",
+    "VERDICTS",
+    "AskResponse",
+    "AssistantError",
+    "Citation",
+    "DocumentRecord",
+    "FileResult",
+    "Health",
+    "IngestReport",
+    "LibraryError",
+    "MatchResult",
+    "Message",
+    "Mode",
+    "PolicyItem",
+    "Profile",
+    "Review",
+    "ReviewError",
+    "SearchFilters",
+    "SearchHit",
+    "Service",
+    "ServiceEvent",
+    "SourceView",
+    "Upload",
+    "Verdict",
+    "to_csv",
+]

@@ -1,0 +1,40 @@
+"""The domain's shared words, each in one home: Guangyuan's places, the 责任单位 line and its units, the
+administrative level tiers, and the sentence an answer opens with when no clause answers the question.
+Every stage reads them from here, so a new county or park is added once.
+"""
+
+import re
+
+# Guangyuan's counties and districts, and its parks, as policy texts and enterprises name them.
+COUNTIES = ["利州区", "昭化区", "朝天区", "旺苍县", "青川县", "剑阁县", "苍溪县"]
+PARKS = ["广元经济技术开发区", "广元国际铁路港", "市天然气综合利用工业园区"]
+# Places a policy text may name, in the order item tags list them (经开区 is the short name of the first park).
+PLACE_NAMES = [*COUNTIES, PARKS[0], "经开区", *PARKS[1:]]
+CITY = "广元"
+
+# The line of a plan's measure that names who carries it out: "责任单位：市发展改革委；各县区政府".
+DUTY_LINE = re.compile(r"^责任单位[:：]")
+
+REFUSAL = "现有政策条款中没有找到能直接回答这个问题的规定。"
+
+
+def in_guangyuan(place: str) -> bool:
+    """A place text (county, park, address) that lies in Guangyuan."""
+    return CITY in place or any(name in place for name in COUNTIES)
+
+
+def duty_units(duty_line: str) -> tuple[str, str]:
+    """`责任单位：A；B、C` → ("A", "B、C"): the units before the `；` lead, those after cooperate."""
+    units = DUTY_LINE.sub("", duty_line.strip()).strip()
+    lead, _, cooperating = units.partition("；")
+    return lead.strip(), cooperating.strip()
+
+
+def split_units(units: str) -> list[str]:
+    """ "市发展改革委、市级有关部门（单位）" → the units; 、 inside brackets does not separate."""
+    return [u.strip() for u in re.split(r"、(?![^（(]*[）)])", units) if u.strip()]
+
+
+def level_tier(level: str) -> str:
+    """ "国家/法律" → "国家": the administrative level, without the kind of document."""
+    return level.split("/", 1)[0]
