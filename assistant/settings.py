@@ -26,10 +26,26 @@ class Settings(BaseSettings):
     # Chosen by measurement (see README "Chunk size"): the hit@5 / MRR sweep over eval/gold.jsonl.
     chunk_size: int = Field(500, ge=100, le=4000)
     top_k: int = Field(5, ge=1, le=100)
+    # The passages an answer is given: with a budget in characters, as many of the best as fit (0: top_k).
+    context_chars: int = Field(0, ge=0, le=20000)
+    # Within the budget, a passage that is one piece of a longer measure or article brings the other pieces.
+    context_sections: bool = False
     # How many candidates each retriever contributes to the fusion.
     candidates: int = Field(50, ge=5, le=500)
     # Weight of the BM25 ranking in the fusion (dense has 1.0); chosen on eval/gold.jsonl (README "Evaluation").
     bm25_weight: float = Field(2.0, ge=0.0, le=10.0)
+    # Everyday → statutory terms (default: the shipped assistant/data/thesaurus.tsv). The statutory terms of a
+    # question's everyday words are added to its BM25 query with this weight (the user's own words have 1.0),
+    # and to its dense query when `expand_dense` is on.
+    thesaurus: Path | None = None
+    # Chosen by 5-fold cross-validation on the development set (README "Questions as enterprises ask them").
+    expansion_weight: float = Field(0.5, ge=0.0, le=2.0)
+    expand_dense: bool = False
+    # Weights in the fusion of the rankings of the questions attached to passages (BM25 and dense), each
+    # question standing for its passage; 0 leaves a ranking out.
+    # Chosen by cross-validation on hit@5 of the development set, like `expansion_weight`.
+    question_bm25_weight: float = Field(0.5, ge=0.0, le=10.0)
+    question_dense_weight: float = Field(0.25, ge=0.0, le=10.0)
 
     # When set, vectors live in a Chroma server (`chroma run`) instead of under index_dir.
     chroma_host: str | None = None
@@ -42,13 +58,23 @@ class Settings(BaseSettings):
     llm_timeout: float = Field(60.0, gt=0)  # seconds per request, also between streamed tokens
     llm_max_retries: int = Field(2, ge=0, le=10)  # for connection errors, timeouts, 429 and 5xx, with backoff
     llm_temperature: float = Field(0.1, ge=0.0, le=2.0)
+    # In LLM mode, the model also rewrites the question into policy wording; those searches are fused with the
+    # user's own (multi-query).
+    policy_rewrite: bool = True
 
     # Let the language model refine the rule-based policy-item tags of new and changed documents at ingest.
     refine_items: bool = False
+    # With a model configured, write attached questions at ingest for new documents that have no questions file.
+    write_questions: bool = True
 
     # Extractive answers refuse when the best sentence's evidence score is below this; calibrated on
     # eval/gold.jsonl (see README "How the extractive answerer decides").
     refusal_threshold: float = Field(0.38, ge=0.0, le=1.0)
+    # Added to the evidence score of a sentence that states the kind of fact the question asks for (a period,
+    # an amount, a rate, whether it is allowed, how to apply, the conditions).
+    asked_fact_bonus: float = Field(0.0, ge=0.0, le=1.0)
+    # Quote the sentence that defines a term the answer rests on ("小型微利企业，是指…").
+    add_definitions: bool = False
 
     host: str = "127.0.0.1"
     port: int = 7860

@@ -27,6 +27,7 @@ def app(tmp_path_factory, llm):
     settings = app_corpus(tmp_path_factory.mktemp("api"))
     server = AppServer(
         settings,
+        POLICY_QA_POLICY_REWRITE="false",  # the tests script the answer request itself
         POLICY_QA_ADMIN_TOKEN=TOKEN,
         POLICY_QA_LLM_BASE_URL=llm.base_url,
         POLICY_QA_LLM_TIMEOUT="20",

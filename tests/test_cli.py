@@ -126,7 +126,11 @@ def test_ask_streams_llm_answer_with_sources(corpus_settings):
     try:
         server.script(Reply(lambda r: f"保函费率不高于2.8‰[{passage_number(r, '保函费率不高于2.8‰')}]，并逐步降低至2‰[99]。"))
         result = run_cli(
-            ["ask", "电子保函费率是多少？"], corpus_settings, POLICY_QA_LLM_BASE_URL=server.base_url, DEEPSEEK_API_KEY="sk-cli-secret"
+            ["ask", "电子保函费率是多少？"],
+            corpus_settings,
+            POLICY_QA_LLM_BASE_URL=server.base_url,
+            DEEPSEEK_API_KEY="sk-cli-secret",
+            POLICY_QA_POLICY_REWRITE="false",
         )
     finally:
         server.stop()

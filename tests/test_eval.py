@@ -1,13 +1,16 @@
 """The eval: the gold set itself, the quick regression guard that `make test` runs, the comparison with the
 LangChain-tutorial baseline, reports, and the LLM judge (against the local OpenAI-compatible server)."""
 
+import hashlib
 import json
+import statistics
 
 import pytest
 
 from assistant.evaluation.metrics import TYPES, check_thresholds, load_gold, select
 from assistant.evaluation.reports import summaries_of, write_report
 from assistant.evaluation.runs import run
+from assistant.evaluation.wording import bigram_overlap, shares_run
 from assistant.index.store import chroma_client, collection_names
 from assistant.matching.matcher import Profile
 from assistant.service.service import Service
@@ -15,6 +18,7 @@ from conftest import CORPUS, PLAN, ROOT, app_corpus, run_cli
 from fake_llm import FakeChatServer, Reply
 
 GOLD = ROOT / "eval" / "gold.jsonl"
+BLIND_SHA256 = "b8176aa3270d47bab80113a01c59c0ef2d57cf881cf118ba886c29facb17f180"
 
 
 def test_gold_set_is_valid():
@@ -35,28 +39,69 @@ def test_gold_set_is_valid():
         assert bool(item.must_include and item.gold) == item.answerable, item.id
 
 
+def check_questions(path) -> list:
+    """What every question set must satisfy: the schema, verbatim quotes, key facts in the reference answer."""
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    items = load_gold(path)
+    assert len({i.id for i in items}) == len(items) and len({i.question for i in items}) == len(items)
+    for line, item in zip(lines, items):
+        assert set(line) == {"id", "question", "type", "answer", "must_include", "gold"}, item.id
+        assert item.type in TYPES and not item.missing_facts(item.answer), item.id
+        assert all(g.quote in (CORPUS / g.file).read_text(encoding="utf-8") for g in item.gold), item.id
+        assert bool(item.must_include and item.gold) == item.answerable, item.id
+    return items
+
+
+@pytest.mark.parametrize(
+    "name, answerable_on", [("blind.jsonl", {"plan": 60, "laws": 60}), ("dev-situations.jsonl", {"plan": 40, "laws": 50})]
+)
+def test_situation_sets_are_written_in_an_enterprises_words(name, answerable_on):
+    """The blind split (frozen) and the situational development set: written from a situation before the
+    clause was read, so they borrow few of its words (the own gold set: 71 % share a 4-character run, 0.21)."""
+    items = check_questions(ROOT / "eval" / name)
+    answerable = [i for i in items if i.answerable]
+    assert sum(PLAN in i.documents for i in answerable) >= answerable_on["plan"]
+    assert sum(PLAN not in i.documents for i in answerable) >= answerable_on["laws"]
+    assert sum(not i.answerable for i in items) >= 20
+    quotes = [[g.quote for g in i.gold] for i in answerable]
+    runs = sum(shares_run(i.question, q) for i, q in zip(answerable, quotes)) / len(answerable)
+    overlap = statistics.mean(bigram_overlap(i.question, q) for i, q in zip(answerable, quotes))
+    assert runs <= 0.40 and overlap <= 0.15
+
+
+def test_the_blind_split_is_frozen():
+    """Knobs are chosen on the development set; the blind split changes only by a deliberate new version."""
+    digest = hashlib.sha256((ROOT / "eval" / "blind.jsonl").read_bytes()).hexdigest()
+    assert digest == BLIND_SHA256, "eval/blind.jsonl changed: a blind split is written once and never tuned on"
+
+
 def test_hybrid_search_beats_both_single_modes_on_the_gold_set(kb):
-    """On all 171 questions: hybrid hit@5 0.937, hit@10 0.958, MRR 0.835; bm25 0.930, 0.937, 0.831; dense
-    0.859, 0.923, 0.738. Margins of one question are left to the approximate vector search."""
+    """On the 171 own gold questions: hybrid hit@5 0.958, hit@10 0.972, MRR 0.791; bm25 0.937, 0.944, 0.846;
+    dense 0.859, 0.923, 0.739. The bridging to everyday words (thesaurus, attached questions), chosen on the
+    whole development set, trades some of BM25's first places on these text-borrowing questions for hits further
+    down. Margins of one question are left to the approximate vector search."""
     summaries = summaries_of(run(Service(kb.settings), load_gold(GOLD), ["hybrid", "bm25", "dense"], progress=False))
     hybrid, bm25, dense = summaries["hybrid"], summaries["bm25"], summaries["dense"]
-    assert hybrid["hit@5"] >= 0.92
-    assert hybrid["hit@5"] >= bm25["hit@5"] > dense["hit@5"]
+    assert hybrid["hit@5"] >= 0.94
+    assert hybrid["hit@5"] > bm25["hit@5"] > dense["hit@5"]
     assert hybrid["hit@10"] > max(bm25["hit@10"], dense["hit@10"])
-    assert hybrid["mrr"] >= bm25["mrr"] - 0.01 and hybrid["mrr"] > dense["mrr"] + 0.05
+    assert hybrid["mrr"] > dense["mrr"] + 0.03
 
 
 def test_quick_eval_meets_the_committed_thresholds(corpus_settings, tmp_path):
     """The regression guard: fails when a metric drops below eval/thresholds.toml."""
     result = run_cli(["eval", "--quick", "--no-progress", "--reports-dir", str(tmp_path)], corpus_settings)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "86 questions" in result.stdout and "| hybrid | 86 |" in result.stdout and "| extractive | 86 |" in result.stdout
+    assert "151 questions from eval/gold.jsonl and eval/dev-situations.jsonl, 160 from eval/blind.jsonl" in result.stdout
+    assert "| hybrid | 151 |" in result.stdout and "| extractive | 151 |" in result.stdout and "| blind/extractive | 160 |" in result.stdout
+    assert "Development set beside the blind split" in result.stdout and "| hybrid@laws |" in result.stdout
     assert "Policy matching, 22 profiles from eval/matching.jsonl" in result.stdout
     assert "All thresholds in eval/thresholds.toml met." in result.stdout
     [folder] = list(tmp_path.iterdir())
     assert {"results.jsonl", "report.md", "report.html", "metrics.png", "types.png", "latency.png"} <= {p.name for p in folder.iterdir()}
     rows = [json.loads(line) for line in (folder / "results.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert len(rows) == 2 * 86 and {r["config"] for r in rows} == {"hybrid", "extractive"}
+    assert len(rows) == 2 * 151 + 2 * 160 and {r["config"] for r in rows} == {"hybrid", "extractive"}
+    assert {r["id"][:2] for r in rows} >= {"p0", "d-", "b-"}  # own, situational and blind questions
     answered = next(r for r in rows if r["config"] == "extractive" and r["id"] == "p001")
     assert "2.8‰" in answered["answer"]["answer"] and answered["correct"] is True and answered["retrieved"]
     report = (folder / "report.md").read_text(encoding="utf-8")
@@ -68,7 +113,8 @@ def test_a_metric_below_its_threshold_fails_the_run(corpus_settings, tmp_path):
     strict = tmp_path / "strict.toml"
     strict.write_text("[minimum.extractive]\nkey_fact_accuracy = 1.01\n[maximum.extractive]\np95_ms = 0.001\n", encoding="utf-8")
     result = run_cli(
-        ["eval", "--config", "extractive", "--limit", "5", "--no-progress", "--no-report", "--check", str(strict)], corpus_settings
+        ["eval", "--config", "extractive", "--limit", "5", "--no-blind", "--no-progress", "--no-report", "--check", str(strict)],
+        corpus_settings,
     )
     assert result.returncode == 1
     assert "REGRESSION: extractive key_fact_accuracy" in result.stderr and "below the threshold 1.01" in result.stderr
@@ -77,7 +123,19 @@ def test_a_metric_below_its_threshold_fails_the_run(corpus_settings, tmp_path):
 
 def test_subset_options(corpus_settings):
     result = run_cli(
-        ["eval", "--types", "owner,unanswerable", "--limit", "4", "--config", "extractive", "--no-progress", "--no-report", "--json"],
+        [
+            "eval",
+            "--types",
+            "owner,unanswerable",
+            "--limit",
+            "4",
+            "--config",
+            "extractive",
+            "--no-blind",
+            "--no-progress",
+            "--no-report",
+            "--json",
+        ],
         corpus_settings,
     )
     assert result.returncode == 0, result.stderr

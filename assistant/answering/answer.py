@@ -21,12 +21,14 @@ from assistant.answering.extractive import ExtractiveAnswer, Extractor, merge_fo
 from assistant.errors import PolicyQAError
 from assistant.index.embeddings import CachedEmbeddings
 from assistant.index.knowledge_base import KnowledgeBase
-from assistant.retrieval.hybrid import SearchHit, search
+from assistant.retrieval.hybrid import SearchHit, multi_search
 from assistant.settings import Settings
 from assistant.vocabulary import REFUSAL
 
 log = logging.getLogger(__name__)
 
+# A context budget fills up with passages, but never with more than this many (short articles).
+MAX_CONTEXT_PASSAGES = 20
 Mode = Literal["auto", "llm", "extractive"]
 MODES: tuple[Mode, ...] = ("auto", "llm", "extractive")
 # Phrases a model uses when the passages do not answer; the prompt asks for REFUSAL itself.
@@ -140,13 +142,36 @@ class Assistant:
         clock = _Clock()
         use_model = mode != "extractive" and self.model is not None
         standalone, failure = self._standalone(question, history) if use_model else (self._merged(question, history), None)
+        wordings = self._policy_wordings(standalone) if use_model and failure is None and self.settings.policy_rewrite else []
         clock.lap("rewrite")
-        hits = search(self.kb, standalone, self.settings.top_k)
+        hits = self.retrieve(standalone, wordings)
         clock.lap("retrieve")
         if use_model and failure is None:
             yield from self._llm(question, standalone, hits, clock)
         else:
             yield from self._extractive(question, standalone, hits, clock, self._fallback_notice(failure))
+
+    def retrieve(self, question: str, wordings: Sequence[str] = ()) -> list[SearchHit]:
+        """The passages an answer is given: the `top_k` best, or with a context budget (`context_chars`), the
+        best ones that fit in it, however many that is (at least one, at most MAX_CONTEXT_PASSAGES). Other
+        wordings of the question (the model's, in policy terms) are searched too and fused with it."""
+        budget = self.settings.context_chars
+        queries = [question, *(w for w in wordings if w != question)]
+        if not budget:
+            return multi_search(self.kb, queries, self.settings.top_k)
+        chosen: list[SearchHit] = []
+        used = 0
+        for hit in multi_search(self.kb, queries, MAX_CONTEXT_PASSAGES):
+            # With `context_sections`, a piece of a measure split in two brings the rest of it along.
+            group = self.kb.sections[(hit.chunk.doc_id, hit.chunk.section)] if self.settings.context_sections else [hit.chunk]
+            for chunk in group:
+                if any(c.chunk.chunk_id == chunk.chunk_id for c in chosen):
+                    continue
+                if chosen and used + len(chunk.text) > budget:
+                    return chosen
+                chosen.append(hit if chunk is hit.chunk else SearchHit(chunk, hit.rank, hit.score))
+                used += len(chunk.text)
+        return chosen
 
     def check(self, question: str, mode: Mode) -> None:
         """Raise AssistantError for a question that cannot be answered as asked."""
@@ -175,6 +200,17 @@ class Assistant:
             return (rewritten or question), None
         except Exception as error:  # noqa: BLE001 — any failure of the model falls back, never reaches the user
             return self._merged(question, history), self._log_failure("rewrite", error)
+
+    def _policy_wordings(self, question: str) -> list[str]:
+        """The question in the corpus's statutory wording, by the model; none if the model fails (the user's
+        own words are searched anyway, so this failure needs no notice)."""
+        from assistant.answering.llm import policy_wording_chain
+
+        try:
+            return policy_wording_chain(self.model).invoke({"question": question})
+        except Exception as error:  # noqa: BLE001 — see _standalone
+            self._log_failure("policy rewrite", error)
+            return []
 
     @staticmethod
     def _fallback_notice(failure: str | None) -> str | None:

@@ -38,6 +38,27 @@ STATED_QUANTITY = {
     "money": re.compile(rf"[\d{_CN_DIGITS}.]+\s*(?:万元|亿元|元)"),
     "time": re.compile(rf"[\d{_CN_DIGITS}]+\s*个?(?:工作日|日|天|小时|月|年|周|季度)|每[日天周月季年]"),
 }
+# Beyond a quantity, what else a question may ask for, and the sentences that state that kind of fact: the
+# one that holds what is asked is preferred to the one most like the question (`asked_fact_bonus`).
+ASKED_FACT: list[tuple[str, re.Pattern]] = [
+    ("period", re.compile(r"多久|多长时间|多长|期限|什么时候|何时|时限|有效期|几年|几个月|几天|多少天|多少年")),
+    ("money", ASKED_QUANTITY[1][1]),
+    ("ratio", ASKED_QUANTITY[0][1]),
+    ("allowed", re.compile(r"能不能|可不可以|可以吗|能吗|行不行|允许|是否可以|让不让|算不算|违法吗|合法吗|要不要|必须")),
+    ("procedure", re.compile(r"怎么办|怎么申请|如何申请|怎么弄|流程|手续|去哪|找谁办|如何办理|怎样办理|怎么办理|申请")),
+    ("conditions", re.compile(r"条件|要求|门槛|什么样的|哪些企业|够不够|符合|资格")),
+]
+STATED_FACT = {
+    "period": re.compile(STATED_QUANTITY["time"].pattern + r"|期限|之日起|以内|届满"),
+    "money": STATED_QUANTITY["money"],
+    "ratio": STATED_QUANTITY["ratio"],
+    "allowed": re.compile(r"可以|不得|禁止|应当|有权|允许|不予|免予|无需|不需要"),
+    "procedure": re.compile(r"申请|办理|提交|提出|登记|备案|向[^，。]{0,12}(?:部门|机关|机构)"),
+    "conditions": re.compile(r"符合|条件|具备|满足|应当具有|是指"),
+}
+# "本法所称小型微利企业，是指…": a sentence that defines a term the answer rests on.
+DEFINITION = re.compile(r"([\u4e00-\u9fff“”]{2,20}?)[，,]?是指")
+
 # Cues that a question leans on the one before it: "那小微企业呢？", "还有别的吗", "它的期限是多久".
 FOLLOW_UP = re.compile(r"^(那|那么|还有|另外|此外|如果|要是|它|其|这|该|他们|对于)|呢[？?]?$")
 
@@ -58,11 +79,12 @@ class Evidence:
     rank: int  # retrieval rank of its chunk
     lexical: float
     dense: float
+    bonus: float = 0.0  # the sentence states the kind of fact the question asks for
 
     @property
     def score(self) -> float:
         dense = min(max((self.dense - DENSE_LOW) / (DENSE_HIGH - DENSE_LOW), 0.0), 1.0)
-        return LEXICAL_WEIGHT * self.lexical + (1 - LEXICAL_WEIGHT) * dense
+        return LEXICAL_WEIGHT * self.lexical + (1 - LEXICAL_WEIGHT) * dense + self.bonus
 
 
 @dataclass
@@ -79,6 +101,11 @@ def question_kind(question: str) -> str:
     if LIST_QUESTION.search(question):
         return "list"
     return "general"
+
+
+def asked_facts(question: str) -> list[str]:
+    """The kinds of fact a question asks for: period, money, ratio, allowed, procedure, conditions."""
+    return [kind for kind, pattern in ASKED_FACT if pattern.search(question)]
 
 
 def asked_quantity(question: str) -> str | None:
@@ -107,6 +134,7 @@ class Extractor:
     def __init__(self, kb: KnowledgeBase, embedder: Embeddings):
         self.kb = kb
         self.embedder = embedder
+        self._definitions: dict[str, list[Span]] = {}
 
     def coverage(self, terms: list[str], weights: list[float], text: str) -> float:
         total = sum(weights)
@@ -123,12 +151,15 @@ class Extractor:
         query = np.asarray(self.embedder.embed_query(question))
         vectors = np.asarray(self.embedder.embed_documents([span.text for _, span in spans]))
         dense = vectors @ query / (np.linalg.norm(vectors, axis=1) * np.linalg.norm(query) + 1e-9)
+        asked = asked_facts(question)
+        bonus = self.kb.settings.asked_fact_bonus
         found = []
         for (rank, span), similarity in zip(spans, dense):
             own = self.coverage(terms, weights, span.text.lower())
             context = self.coverage(terms, weights, f"{span.chunk.section} {span.chunk.text}".lower())
+            states = bonus if bonus and any(STATED_FACT[kind].search(span.text) for kind in asked) else 0.0
             # The sentence's own words count most; its section and neighbours say what it is about.
-            found.append(Evidence(span, rank, 0.7 * own + 0.3 * context, float(similarity)))
+            found.append(Evidence(span, rank, 0.7 * own + 0.3 * context, float(similarity), states))
         return found
 
     def answer(self, question: str, hits: list[SearchHit], threshold: float) -> ExtractiveAnswer:
@@ -146,6 +177,8 @@ class Extractor:
         if kind == "list":
             chosen = self.with_list_items(chosen, evidence, limit)
         chosen = self.with_continuations(chosen, evidence)
+        if self.kb.settings.add_definitions:
+            chosen = self.with_definitions(chosen, evidence)
         chosen.sort(key=lambda e: (e.rank, e.span.start))
         lines, citations = self.quote_lines(chosen)
         answer = "根据现有政策条款：\n" + "\n".join(lines)
@@ -203,6 +236,27 @@ class Extractor:
                     result.append(f)
                 current = f
         return result
+
+    def with_definitions(self, chosen: list[Evidence], evidence: list[Evidence]) -> list[Evidence]:
+        """An answer about "小型微利企业" or "符合条件的…" rests on what the document says the term means: the
+        sentence of the same document that defines a term a chosen sentence uses comes with it."""
+        result = list(chosen)
+        for e in chosen:
+            for definition in self.definitions(e.span.chunk.doc_id):
+                term = DEFINITION.search(definition.text).group(1).split("所称")[-1].strip("“”")
+                if term in e.span.text and definition.text != e.span.text and all(d.span.text != definition.text for d in result):
+                    result.append(Evidence(definition, e.rank, 0.0, 0.0))
+                    break
+        return result
+
+    def definitions(self, doc_id: str) -> list[Span]:
+        """The sentences of a document that define a term (cached: documents do not change in an opened index)."""
+        if doc_id not in self._definitions:
+            chunks = [c for (d, _), group in self.kb.sections.items() if d == doc_id for c in group]
+            self._definitions[doc_id] = [
+                span for chunk in chunks for span in sentence_spans(chunk) if DEFINITION.search(span.text) and len(span.text) < 300
+            ]
+        return self._definitions[doc_id]
 
     @staticmethod
     def quote_lines(chosen: list[Evidence]) -> tuple[list[str], list[Citation]]:

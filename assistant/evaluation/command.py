@@ -12,15 +12,18 @@ from assistant.evaluation.runs import CONFIGS
 from assistant.service.service import Service
 from assistant.settings import Settings
 
+# The development set: questions knobs may be chosen on (by cross-validation). The blind split is not one.
+DEVELOPMENT = (Path("eval/gold.jsonl"), Path("eval/dev-situations.jsonl"))
+
 
 @click.command("eval")
 @click.option(
     "--set",
-    "gold_set",
+    "gold_sets",
+    multiple=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=Path("eval/gold.jsonl"),
-    show_default=True,
-    help="Gold questions, one JSON object per line.",
+    help="The development set: gold questions, one JSON object per line; repeatable. "
+    "Default: eval/gold.jsonl and eval/dev-situations.jsonl.",
 )
 @click.option(
     "--config",
@@ -50,15 +53,62 @@ from assistant.settings import Settings
     show_default=True,
     help="Gold profiles for policy matching (precision and recall at 10); skipped when missing.",
 )
+@click.option(
+    "--blind",
+    "blind_set",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("eval/blind.jsonl"),
+    show_default=True,
+    help="The frozen blind split, run beside the development set (never used to choose a knob); skipped when missing.",
+)
+@click.option("--no-blind", is_flag=True, help="Run the development set only.")
+@click.option(
+    "--tune",
+    help="Choose a setting by cross-validation on the development set instead: NAME=V1,V2,… (e.g. bm25_weight=1,1.5,2,3).",
+)
+@click.option(
+    "--objective", type=click.Choice(["mrr", "hit@5", "correct"]), default="mrr", show_default=True, help="What --tune maximises."
+)
+@click.option("--folds", type=click.IntRange(2, 20), default=5, show_default=True, help="Folds for --tune.")
 @click.option("--progress/--no-progress", default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the summaries as JSON.")
 def eval_command(
-    gold_set, configs, compare, limit, types, judge, thresholds, quick, report, reports_dir, matching_set, progress, as_json
+    gold_sets,
+    configs,
+    compare,
+    limit,
+    types,
+    judge,
+    thresholds,
+    quick,
+    report,
+    reports_dir,
+    matching_set,
+    blind_set,
+    no_blind,
+    tune,
+    objective,
+    folds,
+    progress,
+    as_json,
 ) -> None:
-    """Measure retrieval, answers, citations and refusals on a gold question set."""
-    from assistant.evaluation.metrics import TYPES, check_thresholds, evaluate_matching, load_gold, load_matching, load_thresholds, select
-    from assistant.evaluation.reports import matching_table, summaries_of, table, write_report
+    """Measure retrieval, answers, citations and refusals on the development set and the blind split."""
+    from assistant.evaluation.metrics import (
+        TYPES,
+        Corpus,
+        check_thresholds,
+        evaluate_matching,
+        load_gold,
+        load_matching,
+        load_thresholds,
+        national_laws,
+        select,
+    )
+    from assistant.evaluation.reports import BLIND, matching_table, side_by_side, summaries_of, table, write_report
     from assistant.evaluation.runs import default_configs, run
+
+    if tune:
+        return tune_command(development_set(gold_sets), tune, configs, objective, folds)
 
     settings = Settings()
     service = Service(settings)
@@ -72,12 +122,17 @@ def eval_command(
         thresholds = thresholds or Path("eval/thresholds.toml")
         plan = load_thresholds(thresholds).get("quick", {})
         step, configs = plan.get("step", 1), tuple(configs or plan.get("configs", ()))
-    items = select(load_gold(gold_set), limit, wanted, step)
+    items = select(development_set(gold_sets), limit, wanted, step)
     if not items:
         raise click.UsageError("no questions left after --types / --limit")
     chosen = list(configs) or default_configs(settings, compare)
     results = run(service, items, chosen, with_judge=judge, progress=progress)
+    blind_items = [] if no_blind or not blind_set.exists() else select(load_gold(blind_set), None, wanted)
+    if blind_items:
+        for config, rows in run(service, blind_items, chosen, with_judge=judge, progress=progress).items():
+            results[BLIND + config] = rows
     summaries = summaries_of(results)
+    summaries.update(national_laws(results, Corpus(settings.corpus_dir)))
     matching = None
     if matching_set.exists():
         matching = evaluate_matching(service, load_matching(matching_set))
@@ -85,13 +140,16 @@ def eval_command(
     if as_json:
         click.echo(json.dumps(summaries, ensure_ascii=False, indent=2))
     else:
-        click.echo(f"{len(items)} questions from {gold_set}\n")
+        names = " and ".join(str(p) for p in gold_sets or DEVELOPMENT)
+        click.echo(f"{len(items)} questions from {names}" + (f", {len(blind_items)} from {blind_set}" if blind_items else "") + "\n")
         click.echo(table({k: v for k, v in summaries.items() if k != "matching"}))
+        if blind_items:
+            click.echo("\nDevelopment set beside the blind split:\n" + side_by_side(summaries))
         if matching:
             click.echo(f"\nPolicy matching, {matching[0]['profiles']} profiles from {matching_set}:\n" + matching_table(matching[0]))
     if report:
         folder = reports_dir / datetime.now().strftime("%Y%m%d-%H%M%S")
-        path = write_report(results, folder, f"policy-qa eval: {gold_set.name}, {len(items)} questions", matching)
+        path = write_report(results, folder, f"policy-qa eval: {len(items)} development questions, {len(blind_items)} blind", matching)
         click.echo(f"\nReport: {path} (also report.html, results.jsonl and charts)", err=as_json)
     if thresholds:
         failures = check_thresholds(summaries, load_thresholds(thresholds))
@@ -100,3 +158,34 @@ def eval_command(
         if failures:
             sys.exit(1)
         click.echo(f"All thresholds in {thresholds} met.", err=as_json)
+
+
+def parse_value(kind, text: str):
+    """A setting's value as typed on the command line: "false" is False, "0.5" a float."""
+    if kind is bool:
+        return text.lower() in ("1", "true", "yes", "on")
+    return kind(text) if kind in (int, float, str) else text
+
+
+def development_set(paths: tuple[Path, ...]) -> list:
+    """The development questions: the files given, or the default ones that exist."""
+    from assistant.evaluation.metrics import load_gold
+
+    return [item for path in paths or [p for p in DEVELOPMENT if p.exists()] for item in load_gold(path)]
+
+
+def tune_command(items: list, tune: str, configs: tuple[str, ...], objective: str, folds: int) -> None:
+    """`eval --tune NAME=V1,V2`: each value run over the development set, chosen fold by fold."""
+    from assistant.evaluation.tuning import tune as cross_validated
+    from assistant.evaluation.tuning import tuning_table
+
+    name, _, listed = tune.partition("=")
+    if not listed:
+        raise click.BadParameter("give NAME=V1,V2,…, e.g. bm25_weight=1,1.5,2,3", param_hint="--tune")
+    field = Settings.model_fields.get(name.strip())
+    if field is None:
+        raise click.BadParameter(f"unknown setting '{name}'", param_hint="--tune")
+    values = [parse_value(field.annotation, v.strip()) for v in listed.split(",")]
+    config = configs[0] if configs else ("hybrid" if objective != "correct" else "extractive")
+    result = cross_validated(Settings(), items, name.strip(), values, config, objective, folds)
+    click.echo(tuning_table(result))

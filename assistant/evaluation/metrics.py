@@ -66,12 +66,19 @@ class Corpus:
 
     def __init__(self, folder: Path):
         self.folder = folder
-        self._texts: dict[str, str] = {}
+        self._documents: dict = {}
+
+    def document(self, doc_id: str):
+        if doc_id not in self._documents:
+            self._documents[doc_id] = load_file(self.folder / doc_id)
+        return self._documents[doc_id]
 
     def text(self, doc_id: str) -> str:
-        if doc_id not in self._texts:
-            self._texts[doc_id] = load_file(self.folder / doc_id).text
-        return self._texts[doc_id]
+        return self.document(doc_id).text
+
+    def is_national(self, item: "GoldItem") -> bool:
+        """An answerable question whose every gold quote is in a national law or regulation."""
+        return bool(item.gold) and all(self.document(g.file).level.startswith("国家") for g in item.gold)
 
     def spans(self, quote: GoldQuote) -> list[tuple[int, int]]:
         text, spans, at = self.text(quote.file), [], 0
@@ -212,6 +219,15 @@ def summarise(rows: list[Row]) -> dict:
     latencies = [r.latency_ms for r in rows]
     summary.update(p50_ms=percentile(latencies, 50), p95_ms=percentile(latencies, 95))
     return summary
+
+
+# A configuration's results on the questions about national laws only are kept under this suffix.
+LAWS = "@laws"
+
+
+def national_laws(results: dict[str, list["Row"]], corpus: Corpus) -> dict[str, dict]:
+    """The summary of every configuration on its questions about the national laws (the weaker half)."""
+    return {config + LAWS: summarise([r for r in rows if corpus.is_national(r.item)]) for config, rows in results.items()}
 
 
 def headline(summary: dict) -> tuple[str, float | None]:

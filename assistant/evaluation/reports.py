@@ -60,10 +60,29 @@ def cell(value) -> str:
     return "—" if value is None else str(value)
 
 
+# Results on the blind split are kept under the configuration's name with this prefix.
+BLIND = "blind/"
+# The measures shown for the development set and the blind split side by side.
+SIDE_BY_SIDE = ["hit@5", "mrr", "key_fact_accuracy", "refusal_recall", "false_refusal_rate", "verbatim_quotes"]
+
+
 def baseline_for(config: str) -> str:
+    prefix = BLIND if config.startswith(BLIND) else ""
+    config = config.removeprefix(BLIND)
     if config in ("bm25", "dense", "hybrid"):
-        return "baseline"
-    return "baseline-llm" if config == "llm" else "baseline-extractive"
+        return prefix + "baseline"
+    return prefix + ("baseline-llm" if config == "llm" else "baseline-extractive")
+
+
+def side_by_side(summaries: dict[str, dict]) -> str:
+    """Each configuration's headline measures on the development set and on the blind split, next to each other."""
+    configs = [c for c in summaries if not c.startswith(BLIND) and c != "matching" and BLIND + c in summaries]
+    columns = [m for m in SIDE_BY_SIDE if any(summaries[c].get(m) is not None for c in configs)]
+    lines = ["| config | " + " | ".join(f"{m} dev | {m} blind" for m in columns) + " |", "|---|" + "---|---|" * len(columns)]
+    for config in configs:
+        cells = [f"{cell(summaries[config].get(m))} | {cell(summaries[BLIND + config].get(m))}" for m in columns]
+        lines.append(f"| {config} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def gains(summaries: dict[str, dict]) -> str:
@@ -71,7 +90,7 @@ def gains(summaries: dict[str, dict]) -> str:
     rows = []
     for config, summary in summaries.items():
         base = summaries.get(baseline_for(config))
-        if config.startswith("baseline") or base is None:
+        if config.removeprefix(BLIND).startswith("baseline") or base is None:
             continue
         for metric in ("hit@1", "hit@5", "mrr", "key_fact_accuracy", "refusal_recall", "citation_recall", "verbatim_quotes"):
             ours, theirs = summary.get(metric), base.get(metric)

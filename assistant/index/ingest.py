@@ -22,10 +22,12 @@ from typing import TYPE_CHECKING, Literal
 from assistant.documents.chunking import Chunk, chunk_document
 from assistant.documents.items import PolicyItem, extract_items
 from assistant.documents.loaders import LoadError, load_file
+from assistant.documents.questions import QUESTIONS_FOLDER, AttachedQuestion, questions_file, read_questions_file
 from assistant.index.embeddings import CachedEmbeddings, make_provider
 from assistant.index.lexical import LexicalIndex, Tokenizer
 from assistant.index.store import (
     COLLECTION_PREFIX,
+    QUESTIONS_PREFIX,
     DocumentRecord,
     KnowledgeBaseError,
     Manifest,
@@ -36,6 +38,7 @@ from assistant.index.store import (
     read_chunks,
     read_items,
     read_manifest,
+    read_questions,
     remove_stale_builds,
 )
 from assistant.settings import Settings
@@ -50,6 +53,8 @@ HNSW_CONFIGURATION = {"hnsw": {"space": "cosine", "ef_construction": 200, "ef_se
 
 # A step applied to the policy items of each new or changed document (e.g. the model's tag refinement).
 Enrich = Callable[[list[PolicyItem]], list[PolicyItem]]
+# Writes questions for the items of a new or changed document that has no questions file (a language model).
+QuestionWriter = Callable[[list[PolicyItem]], list[AttachedQuestion]]
 
 
 @dataclass
@@ -76,16 +81,19 @@ class IngestReport:
 
 
 def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else ""
 
 
 def corpus_files(corpus_dir: Path) -> list[Path]:
+    """The documents: every file below the corpus folder but hidden ones and the attached questions."""
     if not corpus_dir.is_dir():
         raise KnowledgeBaseError(f"corpus folder '{corpus_dir}' does not exist; create it or set POLICY_QA_CORPUS_DIR")
     return sorted(
         path
         for path in corpus_dir.rglob("*")
-        if path.is_file() and not any(part.startswith(".") for part in path.relative_to(corpus_dir).parts)
+        if path.is_file()
+        and not any(part.startswith(".") for part in path.relative_to(corpus_dir).parts)
+        and path.relative_to(corpus_dir).parts[0] != QUESTIONS_FOLDER
     )
 
 
@@ -107,19 +115,27 @@ class _Plan:
     records: list[DocumentRecord] = field(default_factory=list)
     chunks: list[Chunk] = field(default_factory=list)
     items: list[PolicyItem] = field(default_factory=list)
+    questions: list[AttachedQuestion] = field(default_factory=list)
     report: IngestReport = field(default_factory=IngestReport)
 
     @property
     def changed(self) -> bool:
         return any(f.status in ("added", "changed", "removed") for f in self.report.files)
 
-    def keep(self, record: DocumentRecord, chunks: list[Chunk], items: list[PolicyItem]) -> None:
+    def keep(self, record: DocumentRecord, chunks: list[Chunk], items: list[PolicyItem], questions: list[AttachedQuestion]) -> None:
         self.records.append(record)
         self.chunks.extend(chunks)
         self.items.extend(items)
+        self.questions.extend(questions)
 
 
-def plan_ingest(settings: Settings, previous: Manifest | None, model_name: str, enrich: Enrich | None = None) -> _Plan:
+def plan_ingest(
+    settings: Settings,
+    previous: Manifest | None,
+    model_name: str,
+    enrich: Enrich | None = None,
+    write_questions: QuestionWriter | None = None,
+) -> _Plan:
     """Load new and changed files, reuse the chunks of unchanged ones, note failures and removals."""
     reusable = previous is not None and (
         previous.embedding_model == model_name
@@ -129,11 +145,15 @@ def plan_ingest(settings: Settings, previous: Manifest | None, model_name: str, 
     old_records = {r.doc_id: r for r in previous.documents} if previous else {}
     old_chunks: dict[str, list[Chunk]] = {}
     old_items: dict[str, list[PolicyItem]] = {}
+    old_questions: dict[str, list[AttachedQuestion]] = {}
     if previous:
         for chunk in read_chunks(settings, previous.build_id):
             old_chunks.setdefault(chunk.doc_id, []).append(chunk)
         for item in read_items(settings, previous.build_id):
             old_items.setdefault(item.doc_id, []).append(item)
+        for question in read_questions(settings, previous.build_id):
+            old_questions.setdefault(question.doc_id, []).append(question)
+    old_parts = (old_chunks, old_items, old_questions)
 
     plan = _Plan()
     seen: set[str] = set()
@@ -141,9 +161,11 @@ def plan_ingest(settings: Settings, previous: Manifest | None, model_name: str, 
         doc_id = path.relative_to(settings.corpus_dir).as_posix()
         seen.add(doc_id)
         sha = file_sha256(path)
+        attached = questions_file(settings.corpus_dir, doc_id)
+        questions_sha = file_sha256(attached)
         old = old_records.get(doc_id)
-        if reusable and old and old.sha256 == sha:
-            plan.keep(old, old_chunks.get(doc_id, []), old_items.get(doc_id, []))
+        if reusable and old and old.sha256 == sha and old.questions_sha256 == questions_sha:
+            plan.keep(old, *(part.get(doc_id, []) for part in old_parts))
             plan.report.files.append(FileReport(doc_id, "unchanged", old.chunks))
             continue
         try:
@@ -151,39 +173,53 @@ def plan_ingest(settings: Settings, previous: Manifest | None, model_name: str, 
             chunks = chunk_document(document, doc_id, settings.chunk_size)
             if not chunks:
                 raise LoadError(f"{path.name}: no text to index")
+            questions = read_questions_file(attached, doc_id) if questions_sha else []
         except LoadError as error:
-            plan.report.files.append(_failure(str(error), doc_id, old if reusable else None, (old_chunks, old_items), plan))
+            plan.report.files.append(_failure(str(error), doc_id, old if reusable else None, old_parts, plan))
             continue
         except Exception as error:  # a bug or a library error on one file must not stop the batch
             reason = f"{path.name}: unexpected error while reading ({error.__class__.__name__}: {error})"
-            plan.report.files.append(_failure(reason, doc_id, old if reusable else None, (old_chunks, old_items), plan))
+            plan.report.files.append(_failure(reason, doc_id, old if reusable else None, old_parts, plan))
             continue
-        record = DocumentRecord(doc_id=doc_id, file=doc_id, sha256=sha, chunks=len(chunks), warnings=document.warnings, **document.meta())
+        record = DocumentRecord(
+            doc_id=doc_id, file=doc_id, sha256=sha, chunks=len(chunks), warnings=document.warnings, questions_sha256=questions_sha,
+            **document.meta(),
+        )
         items = extract_items(document, doc_id, chunks)
-        plan.keep(record, chunks, enrich(items) if enrich else items)
+        if not questions and write_questions:
+            questions = write_questions(items)
+        sections = {chunk.section for chunk in chunks}
+        orphans = sum(1 for q in questions if q.section not in sections)
+        warnings = [*document.warnings] + ([f"{orphans} attached questions name no section of the document"] if orphans else [])
+        plan.keep(record, chunks, enrich(items) if enrich else items, [q for q in questions if q.section in sections])
         status = "changed" if old else "added"
-        plan.report.files.append(FileReport(doc_id, status, len(chunks), "; ".join(document.warnings)))
+        plan.report.files.append(FileReport(doc_id, status, len(chunks), "; ".join(warnings)))
     for doc_id in sorted(set(old_records) - seen):
         plan.report.files.append(FileReport(doc_id, "removed", old_records[doc_id].chunks))
     return plan
 
 
-def _failure(reason: str, doc_id: str, old: DocumentRecord | None, old_parts: tuple[dict, dict], plan: _Plan) -> FileReport:
+def _failure(reason: str, doc_id: str, old: DocumentRecord | None, old_parts: tuple[dict, ...], plan: _Plan) -> FileReport:
     if old is None:
         return FileReport(doc_id, "failed", 0, reason)
     # Losing nothing: the version indexed before stays searchable until the file is fixed.
-    old_chunks, old_items = old_parts
-    plan.keep(old, old_chunks.get(doc_id, []), old_items.get(doc_id, []))
+    plan.keep(old, *(part.get(doc_id, []) for part in old_parts))
     return FileReport(doc_id, "failed", old.chunks, f"{reason} (the previously indexed version is kept)")
 
 
-def ingest(settings: Settings, rebuild: bool = False, progress: bool = False, enrich: Enrich | None = None) -> IngestReport:
+def ingest(
+    settings: Settings,
+    rebuild: bool = False,
+    progress: bool = False,
+    enrich: Enrich | None = None,
+    write_questions: QuestionWriter | None = None,
+) -> IngestReport:
     started = time.perf_counter()
     with ingest_lock(settings):
         provider = make_provider(settings)
         embedder = CachedEmbeddings(provider, settings.embedding_cache_path, settings.embedding_batch_size, progress)
         previous = read_manifest(settings)
-        plan = plan_ingest(settings, None if rebuild else previous, embedder.name, enrich)
+        plan = plan_ingest(settings, None if rebuild else previous, embedder.name, enrich, write_questions)
         report = plan.report
         report.chunks = len(plan.chunks)
         # Nothing could be indexed, or nothing changed: the previous index (if any) stays as it is.
@@ -200,6 +236,7 @@ def ingest(settings: Settings, rebuild: bool = False, progress: bool = False, en
 def write_build(settings: Settings, client: "chromadb.ClientAPI", embedder: CachedEmbeddings, plan: _Plan) -> str:
     build_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     collection_name = COLLECTION_PREFIX + build_id
+    questions_name = QUESTIONS_PREFIX + build_id if plan.questions else ""
     folder = build_dir(settings, build_id)
     try:
         vectors = embedder.embed_documents([chunk.index_text for chunk in plan.chunks])
@@ -219,8 +256,11 @@ def write_build(settings: Settings, client: "chromadb.ClientAPI", embedder: Cach
         with (folder / "items.jsonl").open("w", encoding="utf-8") as out:
             for item in plan.items:
                 out.write(item.model_dump_json() + "\n")
-        lexical = LexicalIndex.build([c.chunk_id for c in plan.chunks], [c.index_text for c in plan.chunks], Tokenizer())
+        tokenizer = Tokenizer()
+        lexical = LexicalIndex.build([c.chunk_id for c in plan.chunks], [c.index_text for c in plan.chunks], tokenizer)
         lexical.save(folder / "bm25")
+        if questions_name:
+            write_questions_index(client, embedder, plan.questions, questions_name, folder, tokenizer)
         manifest = Manifest(
             build_id=build_id,
             created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -229,6 +269,7 @@ def write_build(settings: Settings, client: "chromadb.ClientAPI", embedder: Cach
             pipeline_version=PIPELINE_VERSION,
             collection=collection_name,
             documents=plan.records,
+            questions_collection=questions_name,
         )
         temporary = manifest_path(settings).with_suffix(".json.tmp")
         temporary.write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
@@ -236,9 +277,27 @@ def write_build(settings: Settings, client: "chromadb.ClientAPI", embedder: Cach
     except BaseException:
         # The manifest still names the previous build; drop this one's pieces.
         shutil.rmtree(folder, ignore_errors=True)
-        try:
-            client.delete_collection(collection_name)
-        except Exception:
-            pass
+        for name in filter(None, (collection_name, questions_name)):
+            try:
+                client.delete_collection(name)
+            except Exception:
+                pass
         raise
     return build_id
+
+
+def write_questions_index(
+    client: "chromadb.ClientAPI", embedder: CachedEmbeddings, questions: list[AttachedQuestion], name: str, folder: Path, tokenizer: Tokenizer
+) -> None:
+    """The attached questions as search keys: their own BM25 index and their own Chroma collection, each row
+    naming the question, whose section points to the passage."""
+    texts = [q.text for q in questions]
+    vectors = embedder.embed_documents(texts)
+    collection = client.create_collection(name, configuration=HNSW_CONFIGURATION, embedding_function=None)
+    for start in range(0, len(questions), 500):
+        batch = questions[start : start + 500]
+        collection.add(ids=[q.question_id for q in batch], embeddings=vectors[start : start + 500], documents=texts[start : start + 500])
+    with (folder / "questions.jsonl").open("w", encoding="utf-8") as out:
+        for question in questions:
+            out.write(question.model_dump_json() + "\n")
+    LexicalIndex.build([q.question_id for q in questions], texts, tokenizer).save(folder / "bm25-questions")

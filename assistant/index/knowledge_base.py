@@ -12,7 +12,17 @@ from assistant.documents.chunking import Chunk
 from assistant.documents.items import PolicyItem
 from assistant.index.embeddings import make_provider
 from assistant.index.lexical import LexicalIndex, Tokenizer
-from assistant.index.store import DocumentRecord, KnowledgeBaseError, build_dir, chroma_client, read_chunks, read_items, read_manifest
+from assistant.index.thesaurus import Thesaurus
+from assistant.index.store import (
+    DocumentRecord,
+    KnowledgeBaseError,
+    build_dir,
+    chroma_client,
+    read_chunks,
+    read_items,
+    read_manifest,
+    read_questions,
+)
 from assistant.settings import Settings
 
 
@@ -33,6 +43,14 @@ class KnowledgeBase:
         self.chunks: dict[str, Chunk] = {c.chunk_id: c for c in read_chunks(settings, manifest.build_id)}
         self.items: list[PolicyItem] = read_items(settings, manifest.build_id)
         self.lexical = LexicalIndex.load(build_dir(settings, manifest.build_id) / "bm25", Tokenizer(cache_dir=settings.index_dir))
+        # Questions attached to passages: extra search keys, each pointing to its passage's section.
+        self.questions = {q.question_id: q for q in read_questions(settings, manifest.build_id)}
+        folder = build_dir(settings, manifest.build_id) / "bm25-questions"
+        self.question_lexical = LexicalIndex.load(folder, self.lexical.tokenizer) if self.questions and folder.is_dir() else None
+
+    @cached_property
+    def thesaurus(self) -> Thesaurus:
+        return Thesaurus.load(self.settings.thesaurus)
 
     @cached_property
     def collection(self):
@@ -46,11 +64,34 @@ class KnowledgeBase:
                 "rebuild it with: policy-qa ingest --rebuild"
             ) from None
 
+    @cached_property
+    def question_collection(self):
+        """The attached questions' vectors, opened on the first search that uses them."""
+        return chroma_client(self.settings).get_collection(self.manifest.questions_collection)
+
     def dense_search(self, query: str, n: int, where: dict | None = None) -> list[tuple[str, float]]:
         """The n chunks nearest to the query, as (chunk id, cosine similarity), best first."""
-        found = self.collection.query(query_embeddings=[self.embedder.embed_query(query)], n_results=n, where=where, include=["distances"])
+        return self._nearest(self.collection, self.embedder.embed_query(query), n, where)
+
+    def question_dense_search(self, query: str, n: int) -> list[tuple[str, float]]:
+        """The n attached questions nearest to the query, as (question id, cosine similarity), best first."""
+        if not self.manifest.questions_collection:
+            return []
+        return self._nearest(self.question_collection, self.embedder.embed_query(query), n, None)
+
+    def question_lexical_search(self, query: str, n: int) -> list[tuple[str, float]]:
+        return self.question_lexical.search(query, n) if self.question_lexical else []
+
+    def passages_of(self, question_id: str) -> list[Chunk]:
+        """The chunks of the section an attached question points to."""
+        question = self.questions.get(question_id)
+        return self.sections.get((question.doc_id, question.section), []) if question else []
+
+    @staticmethod
+    def _nearest(collection, vector: list[float], n: int, where: dict | None) -> list[tuple[str, float]]:
+        found = collection.query(query_embeddings=[vector], n_results=n, where=where, include=["distances"])
         # Chroma returns cosine distance; similarity reads more naturally.
-        return [(chunk_id, 1.0 - distance) for chunk_id, distance in zip(found["ids"][0], found["distances"][0])]
+        return [(item_id, 1.0 - distance) for item_id, distance in zip(found["ids"][0], found["distances"][0])]
 
     @property
     def documents(self) -> list[DocumentRecord]:

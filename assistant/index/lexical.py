@@ -118,9 +118,12 @@ class LexicalIndex:
             return np.zeros(len(self.ids), dtype=np.float32)
         return self.model.get_scores(tokens)
 
-    def search(self, query: str, k: int, allowed: set[str] | None = None) -> list[tuple[str, float]]:
-        """The k best (chunk id, score) pairs with a positive score, optionally only among `allowed` ids."""
+    def search(self, query: str, k: int, allowed: set[str] | None = None, extra: str = "", extra_weight: float = 0.0) -> list[tuple[str, float]]:
+        """The k best (chunk id, score) pairs with a positive score, optionally only among `allowed` ids. BM25
+        adds up over query terms, so `extra` terms (a query expansion) add their scores times `extra_weight`."""
         scores = self.scores(query)
+        if extra and extra_weight:
+            scores = scores + extra_weight * self.scores(extra)
         order = np.argsort(-scores, kind="stable")
         results = []
         for row in order:

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from assistant.documents.chunking import Chunk
 from assistant.documents.items import PolicyItem
 from assistant.documents.loaders.base import DocumentMeta
+from assistant.documents.questions import AttachedQuestion
 from assistant.errors import Unavailable
 from assistant.settings import Settings
 from assistant.vocabulary import level_tier
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     import chromadb
 
 COLLECTION_PREFIX = "policy-chunks-"
+# The vectors of the questions attached to passages live in a collection of their own, one per build.
+QUESTIONS_PREFIX = "policy-questions-"
 
 
 class KnowledgeBaseError(Unavailable):
@@ -39,6 +42,7 @@ class DocumentRecord(DocumentMeta):
     sha256: str
     chunks: int
     warnings: list[str] = []
+    questions_sha256: str = ""  # of its questions file (corpus/questions/…), "" when it has none
 
 
 class Manifest(BaseModel):
@@ -49,6 +53,7 @@ class Manifest(BaseModel):
     pipeline_version: int
     collection: str
     documents: list[DocumentRecord]
+    questions_collection: str = ""  # "" when no document has attached questions
 
 
 def chroma_client(settings: Settings) -> "chromadb.ClientAPI":
@@ -85,17 +90,23 @@ def build_dir(settings: Settings, build_id: str) -> Path:
 
 
 def read_chunks(settings: Settings, build_id: str) -> list[Chunk]:
-    path = build_dir(settings, build_id) / "chunks.jsonl"
-    with path.open(encoding="utf-8") as lines:
-        return [Chunk.model_validate_json(line) for line in lines if line.strip()]
+    return read_models(build_dir(settings, build_id) / "chunks.jsonl", Chunk)
 
 
 def read_items(settings: Settings, build_id: str) -> list[PolicyItem]:
-    path = build_dir(settings, build_id) / "items.jsonl"
+    return read_models(build_dir(settings, build_id) / "items.jsonl", PolicyItem)
+
+
+def read_questions(settings: Settings, build_id: str) -> list[AttachedQuestion]:
+    return read_models(build_dir(settings, build_id) / "questions.jsonl", AttachedQuestion)
+
+
+def read_models(path: Path, model: type[BaseModel]) -> list:
+    """One model per line of a build's JSON-lines file; none when the file is missing (a build made before it existed)."""
     if not path.exists():
         return []
     with path.open(encoding="utf-8") as lines:
-        return [PolicyItem.model_validate_json(line) for line in lines if line.strip()]
+        return [model.model_validate_json(line) for line in lines if line.strip()]
 
 
 def chunk_metadata(chunk: Chunk) -> dict:
@@ -118,8 +129,9 @@ def remove_stale_builds(settings: Settings, client: "chromadb.ClientAPI", keep: 
         return
     kept = {manifest.build_id, keep}
     for name in collection_names(client):
-        if name.startswith(COLLECTION_PREFIX) and name.removeprefix(COLLECTION_PREFIX) not in kept:
-            client.delete_collection(name)
+        for prefix in (COLLECTION_PREFIX, QUESTIONS_PREFIX):
+            if name.startswith(prefix) and name.removeprefix(prefix) not in kept:
+                client.delete_collection(name)
     builds = settings.index_dir / "builds"
     for folder in builds.iterdir() if builds.is_dir() else []:
         if folder.name not in kept:

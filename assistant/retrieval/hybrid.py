@@ -71,13 +71,45 @@ class SearchHit:
         }
 
 
-def bm25_candidates(kb: KnowledgeBase, query: str, n: int, filters: SearchFilters) -> list[tuple[str, float]]:
+def bm25_candidates(kb: KnowledgeBase, query: str, n: int, filters: SearchFilters, expansion: list[str] = ()) -> list[tuple[str, float]]:
     allowed = None if filters.is_empty() else {cid for cid, c in kb.chunks.items() if filters.matches(c)}
-    return kb.lexical.search(query, n, allowed)
+    return kb.lexical.search(query, n, allowed, " ".join(expansion), kb.settings.expansion_weight)
 
 
-def dense_candidates(kb: KnowledgeBase, query: str, n: int, filters: SearchFilters) -> list[tuple[str, float]]:
+def dense_candidates(kb: KnowledgeBase, query: str, n: int, filters: SearchFilters, expansion: list[str] = ()) -> list[tuple[str, float]]:
+    if expansion and kb.settings.expand_dense:
+        query = f"{query}（{'、'.join(expansion)}）"
     return [(cid, similarity) for cid, similarity in kb.dense_search(query, n, filters.chroma_where()) if cid in kb.chunks]
+
+
+def multi_search(kb: KnowledgeBase, queries: list[str], k: int) -> list[SearchHit]:
+    """One ranking from several wordings of the same question (the user's own first): each is searched, and
+    the rankings are fused by reciprocal rank, the user's wording counting twice."""
+    if len(queries) == 1:
+        return search(kb, queries[0], k)
+    fused: dict[str, float] = {}
+    best: dict[str, SearchHit] = {}
+    for n, query in enumerate(queries):
+        for hit in search(kb, query, max(k, kb.settings.top_k * 2)):
+            fused[hit.chunk.chunk_id] = fused.get(hit.chunk.chunk_id, 0.0) + (2.0 if n == 0 else 1.0) / (RRF_K + hit.rank)
+            best.setdefault(hit.chunk.chunk_id, hit)
+    ranked = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:k]
+    return [
+        SearchHit(best[cid].chunk, rank, score, best[cid].bm25_rank, best[cid].dense_rank)
+        for rank, (cid, score) in enumerate(ranked, start=1)
+    ]
+
+
+def question_ranks(kb: KnowledgeBase, questions: list[tuple[str, float]], filters: SearchFilters) -> dict[str, int]:
+    """Attached questions, best first, as a ranking of the passages they point to (a passage takes the rank of
+    its best question; every chunk of a split measure takes it)."""
+    ranks: dict[str, int] = {}
+    for question_id, _ in questions:
+        chunks = [c for c in kb.passages_of(question_id) if c.chunk_id not in ranks and filters.matches(c)]
+        if chunks:
+            rank = len({r for r in ranks.values()}) + 1
+            ranks.update({c.chunk_id: rank for c in chunks})
+    return ranks
 
 
 def search(
@@ -92,15 +124,23 @@ def search(
     if not query:
         return []
     n = max(kb.settings.candidates, k)
-    lexical = bm25_candidates(kb, query, n, filters) if mode in ("hybrid", "bm25") else []
-    dense = dense_candidates(kb, query, n, filters) if mode in ("hybrid", "dense") else []
+    # Everyday words bridged to the corpus's statutory ones (only when a weight asks for it: it costs a lookup).
+    expansion = kb.thesaurus.expand(query) if kb.settings.expansion_weight or kb.settings.expand_dense else []
+    lexical = bm25_candidates(kb, query, n, filters, expansion) if mode in ("hybrid", "bm25") else []
+    dense = dense_candidates(kb, query, n, filters, expansion) if mode in ("hybrid", "dense") else []
     bm25_ranks = {cid: rank for rank, (cid, _) in enumerate(lexical, start=1)}
     dense_ranks = {cid: rank for rank, (cid, _) in enumerate(dense, start=1)}
     if mode == "hybrid":
-        weight = kb.settings.bm25_weight
-        fused = {cid: weight / (RRF_K + r) for cid, r in bm25_ranks.items()}
-        for cid, r in dense_ranks.items():
-            fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + r)
+        settings = kb.settings
+        rankings = [(bm25_ranks, settings.bm25_weight), (dense_ranks, 1.0)]
+        if settings.question_bm25_weight:
+            rankings.append((question_ranks(kb, kb.question_lexical_search(query, n), filters), settings.question_bm25_weight))
+        if settings.question_dense_weight:
+            rankings.append((question_ranks(kb, kb.question_dense_search(query, n), filters), settings.question_dense_weight))
+        fused: dict[str, float] = {}
+        for ranks, weight in rankings:
+            for cid, r in ranks.items():
+                fused[cid] = fused.get(cid, 0.0) + weight / (RRF_K + r)
         scored = sorted(fused.items(), key=lambda item: (-item[1], item[0]))
     else:
         scored = lexical or dense

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from assistant.documents.loaders import SUPPORTED
 from assistant.errors import PolicyQAError
-from assistant.index.ingest import Enrich, IngestReport, ingest
+from assistant.index.ingest import Enrich, IngestReport, QuestionWriter, ingest
 from assistant.index.store import KnowledgeBaseError
 from assistant.settings import Settings
 
@@ -54,7 +54,11 @@ def check_upload(upload: Upload, settings: Settings) -> str:
 
 
 def add_documents(
-    settings: Settings, uploads: list[Upload], progress: bool = False, enrich: Enrich | None = None
+    settings: Settings,
+    uploads: list[Upload],
+    progress: bool = False,
+    enrich: Enrich | None = None,
+    write_questions: QuestionWriter | None = None,
 ) -> tuple[list[FileResult], IngestReport | None]:
     """Refused files first, then one result per file that went into the ingest."""
     refused: list[FileResult] = []
@@ -71,7 +75,7 @@ def add_documents(
                     refused.append(FileResult(upload.name, "rejected", message=problem))
                 else:
                     accepted.append(name)
-            report = run_ingest(settings, progress, enrich) if accepted else None
+            report = run_ingest(settings, progress, enrich, write_questions) if accepted else None
         except BaseException:
             restore(settings, accepted, backups)  # whatever went wrong, the corpus is as it was
             raise
@@ -105,7 +109,9 @@ def place(upload: Upload, name: str, settings: Settings, backups: Path) -> str:
     return ""
 
 
-def remove_document(settings: Settings, doc_id: str, progress: bool = False, enrich: Enrich | None = None) -> IngestReport:
+def remove_document(
+    settings: Settings, doc_id: str, progress: bool = False, enrich: Enrich | None = None, write_questions: QuestionWriter | None = None
+) -> IngestReport:
     target = settings.corpus_dir / doc_id
     if "/" in doc_id.replace("\\", "/") or not target.is_file():
         raise LibraryError(f"no document '{doc_id}' in the corpus; list them with GET /api/documents")
@@ -115,15 +121,15 @@ def remove_document(settings: Settings, doc_id: str, progress: bool = False, enr
         backup = Path(backup_dir) / doc_id
         shutil.move(target, backup)
         try:
-            return run_ingest(settings, progress, enrich)
+            return run_ingest(settings, progress, enrich, write_questions)
         except BaseException:
             shutil.move(backup, target)
             raise
 
 
-def run_ingest(settings: Settings, progress: bool, enrich: Enrich | None) -> IngestReport:
+def run_ingest(settings: Settings, progress: bool, enrich: Enrich | None, write_questions: QuestionWriter | None) -> IngestReport:
     try:
-        return ingest(settings, progress=progress, enrich=enrich)
+        return ingest(settings, progress=progress, enrich=enrich, write_questions=write_questions)
     except KnowledgeBaseError as error:
         raise LibraryError(f"{error}; the corpus and the index are unchanged") from None
 

@@ -21,7 +21,7 @@ from assistant.documents.chunking import Chunk
 from assistant.documents.items import PolicyItem
 from assistant.documents.loaders import SUPPORTED
 from assistant.errors import Forbidden, NotFound, PolicyQAError, Unavailable
-from assistant.index.ingest import Enrich, IngestReport, ingest
+from assistant.index.ingest import Enrich, IngestReport, QuestionWriter, ingest
 from assistant.index.knowledge_base import KnowledgeBase
 from assistant.index.store import DocumentRecord, manifest_path
 from assistant.matching.intent import infer_profile, is_matching_question, reply_text
@@ -258,9 +258,19 @@ class Service:
         model = chat_model(self.settings)
         return lambda items: refine_items(model, items)
 
+    def question_writer(self) -> QuestionWriter | None:
+        """The language model writing attached questions for documents that have no questions file."""
+        if not (self.settings.write_questions and self.settings.llm_configured):
+            return None
+        from assistant.answering.llm import chat_model
+        from assistant.documents.questions import write_questions
+
+        model = chat_model(self.settings)
+        return lambda items: write_questions(model, items)
+
     def ingest(self, rebuild: bool = False, progress: bool = False) -> IngestReport:
         # A running server follows the new build by itself (see `_current`).
-        return ingest(self.settings, rebuild=rebuild, progress=progress, enrich=self.enrichment())
+        return ingest(self.settings, rebuild, progress, self.enrichment(), self.question_writer())
 
     @property
     def admin_enabled(self) -> bool:
@@ -276,14 +286,14 @@ class Service:
     def upload(self, uploads: list[Upload], token: str | None, progress: bool = False) -> tuple[list[FileResult], IngestReport | None]:
         self.check_admin(token)
         with self._library_lock:
-            results, report = add_documents(self.settings, uploads, progress, self.enrichment())
+            results, report = add_documents(self.settings, uploads, progress, self.enrichment(), self.question_writer())
             self.reload()
         return results, report
 
     def delete(self, doc_id: str, token: str | None) -> IngestReport:
         self.check_admin(token)
         with self._library_lock:
-            report = remove_document(self.settings, doc_id, enrich=self.enrichment())
+            report = remove_document(self.settings, doc_id, enrich=self.enrichment(), write_questions=self.question_writer())
             self.reload()
         return report
 

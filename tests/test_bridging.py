@@ -1,0 +1,128 @@
+"""Bridging everyday words to statutory ones: the thesaurus and the questions attached to passages, as data
+(checked against the corpus) and in search (a real index of real policy text)."""
+
+import json
+import shutil
+
+import pytest
+
+from assistant.documents.chunking import chunk_document
+from assistant.documents.items import extract_items
+from assistant.documents.loaders import load_file
+from assistant.documents.questions import QUESTIONS_FOLDER, questions_file, read_questions_file
+from assistant.evaluation.wording import shares_run
+from assistant.index.ingest import corpus_files, ingest
+from assistant.index.knowledge_base import KnowledgeBase
+from assistant.index.thesaurus import Thesaurus
+from assistant.retrieval.hybrid import search
+from assistant.service.service import Service
+from conftest import CORPUS, ROOT, make_settings
+from fake_llm import FakeChatServer, Reply
+
+UNEMPLOYMENT = "失业保险条例.md"
+
+
+def corpus_texts() -> list[str]:
+    return [load_file(path).text for path in corpus_files(CORPUS)]
+
+
+def test_the_thesaurus_maps_everyday_words_to_words_the_corpus_uses():
+    thesaurus = Thesaurus.load()
+    pairs = [(everyday, term) for everyday, terms in thesaurus.terms.items() for term in terms]
+    assert len(pairs) >= 300
+    texts = corpus_texts()
+    missing = [term for _, term in pairs if not any(term in text for text in texts)]
+    assert missing == []
+    assert all(everyday != term for everyday, term in pairs)
+    assert {"注销", "招用"} <= set(thesaurus.expand("公司不开了，招人的事也停了"))
+    assert thesaurus.expand("我们要注销公司") == [] or "注销" not in thesaurus.expand("我们要注销公司")
+
+
+def test_a_malformed_thesaurus_line_says_which_line():
+    with pytest.raises(ValueError, match="line 2"):
+        Thesaurus.parse("# 注释\n只有一列\n")
+
+
+def test_every_enterprise_facing_passage_has_attached_questions_in_everyday_words():
+    copied = total = 0
+    for path in corpus_files(CORPUS):
+        doc_id = path.relative_to(CORPUS).as_posix()
+        document = load_file(path)
+        chunks = chunk_document(document, doc_id, 500)
+        sections = {c.section for c in chunks}
+        questions = read_questions_file(questions_file(CORPUS, doc_id), doc_id)
+        by_section: dict[str, list[str]] = {}
+        for q in questions:
+            by_section.setdefault(q.section, []).append(q.text)
+        assert set(by_section) <= sections, f"{doc_id}: questions name sections the document does not have"
+        for item in extract_items(document, doc_id, chunks):
+            assert 2 <= len(by_section.get(item.section, [])) <= 3, f"{item.item_id} has {len(by_section.get(item.section, []))}"
+            texts = by_section[item.section]
+            total += len(texts)
+            copied += sum(shares_run(text, [item.text]) for text in texts)
+    assert total >= 1400 and copied / total < 0.1
+
+
+@pytest.fixture
+def unemployment_corpus(tmp_path):
+    """The unemployment-insurance regulations, with two questions attached to article 17."""
+    corpus = tmp_path / "corpus"
+    (corpus / QUESTIONS_FOLDER).mkdir(parents=True)
+    shutil.copy(CORPUS / UNEMPLOYMENT, corpus / UNEMPLOYMENT)
+    section = next(c.section for c in chunk_document(load_file(CORPUS / UNEMPLOYMENT), UNEMPLOYMENT, 500) if "第十七条" in c.section)
+    line = {"section": section, "questions": ["厂子倒了我下岗了，能拿几个月的钱？", "交了三年的失业险，丢了工作能领多久？"]}
+    questions_file(corpus, UNEMPLOYMENT).write_text(json.dumps(line, ensure_ascii=False) + "\n", encoding="utf-8")
+    return corpus, section
+
+
+def test_attached_questions_lead_search_to_their_passage(tmp_path, unemployment_corpus):
+    corpus, section = unemployment_corpus
+    settings = make_settings(tmp_path / "index", corpus, question_bm25_weight=2.0, question_dense_weight=1.0)
+    report = ingest(settings)
+    assert [f.status for f in report.files] == ["added"]  # the questions file is no document of its own
+    kb = KnowledgeBase(settings)
+    assert [q.text for q in kb.questions.values()] == ["厂子倒了我下岗了，能拿几个月的钱？", "交了三年的失业险，丢了工作能领多久？"]
+    question = "干了三年被辞退了，补助能领多久"  # not one of its words is in article 17
+    without = KnowledgeBase(settings.model_copy(update={"question_bm25_weight": 0.0, "question_dense_weight": 0.0}))
+    rank = {
+        name: next(h.rank for h in search(base, question, k=10) if h.chunk.section == section)
+        for name, base in [("with", kb), ("without", without)]
+    }
+    assert rank["with"] == 1 and rank["without"] > 3
+
+
+def test_editing_a_questions_file_re_ingests_its_document_and_a_broken_one_keeps_the_old(tmp_path, unemployment_corpus):
+    corpus, section = unemployment_corpus
+    settings = make_settings(tmp_path / "index", corpus)
+    ingest(settings)
+    path = questions_file(corpus, UNEMPLOYMENT)
+    path.write_text(
+        path.read_text(encoding="utf-8")
+        + json.dumps({"section": section, "questions": ["失业金最多领几个月？"]}, ensure_ascii=False)
+        + "\n"
+    )
+    assert [f.status for f in ingest(settings).files] == ["changed"]
+    assert len(KnowledgeBase(settings).questions) == 3
+    path.write_text(path.read_text(encoding="utf-8") + "{not json\n", encoding="utf-8")
+    [failed] = ingest(settings).files
+    assert failed.status == "failed" and "失业保险条例.jsonl:3: not valid JSON" in failed.message
+    assert "previously indexed version is kept" in failed.message and len(KnowledgeBase(settings).questions) == 3
+
+
+def test_the_model_writes_questions_for_a_new_document_without_a_questions_file(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(ROOT / "corpus" / UNEMPLOYMENT, corpus / UNEMPLOYMENT)
+    server = FakeChatServer().start()
+    try:
+        server.script(Reply('["下岗了能领多久的钱？", "失业金一个月给多少？"]'))
+        settings = make_settings(tmp_path / "index", corpus, llm_base_url=server.base_url, llm_max_retries=0)
+        assert Service(settings).ingest().ok
+        items = len(server.requests)
+    finally:
+        server.stop()
+    questions = list(KnowledgeBase(settings).questions.values())
+    assert items > 3 and {q.origin for q in questions} == {"model"}
+    assert "下岗了能领多久的钱？" in {q.text for q in questions}
+    prompt = server.requests[0]["messages"]
+    assert "关联问题" in prompt[0]["content"] and "《失业保险条例》" in prompt[1]["content"]
