@@ -17,7 +17,7 @@ from assistant.index.thesaurus import Thesaurus
 from assistant.retrieval.hybrid import search
 from assistant.service.service import Service
 from conftest import CORPUS, ROOT, make_settings
-from fake_llm import FakeChatServer, Reply
+from fake_llm import FakeChatServer, Reply, Status
 
 UNEMPLOYMENT = "失业保险条例.md"
 
@@ -91,7 +91,7 @@ def test_attached_questions_lead_search_to_their_passage(tmp_path, unemployment_
     assert rank["with"] == 1 and rank["without"] > 3
 
 
-def test_editing_a_questions_file_re_ingests_its_document_and_a_broken_one_keeps_the_old(tmp_path, unemployment_corpus):
+def test_editing_a_questions_file_re_ingests_its_document_and_a_broken_one_costs_only_the_questions(tmp_path, unemployment_corpus):
     corpus, section = unemployment_corpus
     settings = make_settings(tmp_path / "index", corpus)
     ingest(settings)
@@ -104,9 +104,11 @@ def test_editing_a_questions_file_re_ingests_its_document_and_a_broken_one_keeps
     assert [f.status for f in ingest(settings).files] == ["changed"]
     assert len(KnowledgeBase(settings).questions) == 3
     path.write_text(path.read_text(encoding="utf-8") + "{not json\n", encoding="utf-8")
-    [failed] = ingest(settings).files
-    assert failed.status == "failed" and "失业保险条例.jsonl:3: not valid JSON" in failed.message
-    assert "previously indexed version is kept" in failed.message and len(KnowledgeBase(settings).questions) == 3
+    [report] = ingest(settings).files
+    assert report.status == "changed" and "失业保险条例.jsonl:3: not valid JSON" in report.message
+    assert "indexed without its attached questions" in report.message
+    kb = KnowledgeBase(settings)
+    assert kb.questions == {} and len(kb.chunks) == report.chunks > 30  # the document itself stays searchable
 
 
 def test_the_model_writes_questions_for_a_new_document_without_a_questions_file(tmp_path):
@@ -126,3 +128,19 @@ def test_the_model_writes_questions_for_a_new_document_without_a_questions_file(
     assert "下岗了能领多久的钱？" in {q.text for q in questions}
     prompt = server.requests[0]["messages"]
     assert "关联问题" in prompt[0]["content"] and "《失业保险条例》" in prompt[1]["content"]
+
+
+def test_a_model_that_fails_stops_writing_questions_at_once(tmp_path):
+    """An upload under a model that is down waits for one failed call, not one per item."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(ROOT / "corpus" / UNEMPLOYMENT, corpus / UNEMPLOYMENT)
+    server = FakeChatServer().start()
+    try:
+        server.script(Status(503))
+        settings = make_settings(tmp_path / "index", corpus, llm_base_url=server.base_url, llm_max_retries=0)
+        report = Service(settings).ingest()
+        calls = len(server.requests)
+    finally:
+        server.stop()
+    assert report.ok and calls == 1 and KnowledgeBase(settings).questions == {}

@@ -13,7 +13,7 @@ from assistant.index.embeddings import EmbeddingError
 from assistant.index.store import KnowledgeBaseError
 from assistant.service.library import LibraryError
 from assistant.service.reviews import ReviewError
-from assistant.service.service import Citation, Service
+from assistant.service.service import Citation, Message, Service
 from conftest import app_corpus, make_settings
 from fake_llm import FakeChatServer, Reply
 
@@ -105,3 +105,20 @@ def test_ingest_runs_the_model_refinement_the_service_hands_it(tmp_path):
         server.stop()
     assert item.refined and ("农业经营主体", "猕猴桃冷链仓储") in {(t.value, t.evidence) for t in item.beneficiaries}
     assert Service(make_settings(tmp_path / "index2", corpus)).enrichment() is None  # no model configured: nothing to refine
+
+
+def test_every_face_gets_the_same_bounds_on_a_request(service):
+    with pytest.raises(AssistantError, match="at most 2000"):
+        service.stream("电子保函费率是多少？" * 300)
+    history = [Message(role="user", content="电子保函的费率是多少？" * 500)] * 100  # trimmed, not refused
+    answer = service.ask("以后还会降吗？", history, mode="extractive")
+    assert answer.answer and len(answer.standalone_question) < 100
+
+
+def test_a_broken_thesaurus_makes_the_service_unavailable_with_a_clear_message(service, tmp_path):
+    bad = tmp_path / "thesaurus.tsv"
+    bad.write_text("招人\t招用\n只有一列\n", encoding="utf-8")
+    broken = Service(service.settings.model_copy(update={"thesaurus": bad}))
+    with pytest.raises(Unavailable, match="thesaurus cannot be read.*line 2"):
+        broken.search("招人有补贴吗？")
+    assert "thesaurus" in broken.health().problem

@@ -162,13 +162,17 @@ class Assistant:
         chosen: list[SearchHit] = []
         used = 0
         for hit in multi_search(self.kb, queries, MAX_CONTEXT_PASSAGES):
-            # With `context_sections`, a piece of a measure split in two brings the rest of it along.
-            group = self.kb.sections[(hit.chunk.doc_id, hit.chunk.section)] if self.settings.context_sections else [hit.chunk]
+            # With `context_sections`, a piece of a measure split in two brings the rest of it along (after itself).
+            group = [hit.chunk]
+            if self.settings.context_sections:
+                group += [c for c in self.kb.sections[(hit.chunk.doc_id, hit.chunk.section)] if c is not hit.chunk]
             for chunk in group:
                 if any(c.chunk.chunk_id == chunk.chunk_id for c in chosen):
                     continue
                 if chosen and used + len(chunk.text) > budget:
-                    return chosen
+                    if chunk is hit.chunk:
+                        return chosen
+                    continue
                 chosen.append(hit if chunk is hit.chunk else SearchHit(chunk, hit.rank, hit.score))
                 used += len(chunk.text)
         return chosen

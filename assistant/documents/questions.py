@@ -27,6 +27,8 @@ QUESTIONS_FOLDER = "questions"
 # Bounds on what one file may add: a questions file is data an interpreter edits, not a document.
 MAX_QUESTIONS_PER_SECTION = 10
 MAX_QUESTION_CHARS = 200
+# A model writes questions for at most this many items of one document at ingest.
+MAX_WRITTEN_ITEMS = 200
 
 WRITE_SYSTEM = """你为政策条款编写“关联问题”：企业老板、个体户在实际经营中会用日常口语问出的问题，而这条条款正好能回答。
 要求：写2到3个问题；站在提问者的处境说话（谁、遇到了什么事、想知道什么）；用日常说法，不照抄条款里的词语；每个问题都必须由这条条款直接回答。
@@ -70,18 +72,19 @@ def _question(doc_id: str, section: str, text: str, origin: str, n: int) -> Atta
 
 
 def write_questions(model: BaseChatModel, items: list[PolicyItem]) -> list[AttachedQuestion]:
-    """Questions the model writes for each item; an item whose call fails, or whose reply is not a JSON list of
-    strings, gets none (the passage is still found by its own words)."""
+    """Questions the model writes for each item (at most MAX_WRITTEN_ITEMS items); an item whose reply is not a
+    JSON list of strings gets none (the passage is still found by its own words). A failed call stops the
+    writing: with the model down, an upload must not wait a timeout for every item."""
     found: list[AttachedQuestion] = []
     chain = WRITE_PROMPT | model | StrOutputParser()
-    for item in items:
+    for item in items[:MAX_WRITTEN_ITEMS]:
         try:
             reply = chain.invoke({"title": item.doc_title, "section": item.section, "text": item.text})
             match = re.search(r"\[.*\]", reply, re.S)
             proposed = json.loads(match.group(0)) if match else None
-        except Exception as error:  # noqa: BLE001 — a failed call costs this item its questions, nothing more
-            log.warning("writing questions for %s failed: %s", item.item_id, type(error).__name__)
-            continue
+        except Exception as error:  # noqa: BLE001 — the questions written so far stand
+            log.warning("writing questions stopped at %s: %s", item.item_id, type(error).__name__)
+            break
         if not isinstance(proposed, list):
             log.warning("writing questions for %s: the model did not answer with a JSON list", item.item_id)
             continue

@@ -4,6 +4,7 @@ Routes are plain `def`s, so FastAPI runs them in its thread pool: one slow answe
 Every error is a JSON body `{"error": "..."}` with a 4xx status (or 503 without an index), never a traceback.
 """
 
+import itertools
 import json
 import logging
 import tempfile
@@ -120,9 +121,11 @@ def create_api(service: Service) -> FastAPI:
     @api.post("/api/ask/stream", response_class=StreamingResponse)
     def ask_stream(request: AskRequest) -> StreamingResponse:
         """Server-sent events: `verified` (an interpreter-checked answer, if any), `token` … (`reset`), then `answer`."""
-        # Errors such as LLM mode without a model are raised here, as a 400, before streaming starts.
+        # Errors such as LLM mode without a model, or no index, are raised here with their status, before streaming
+        # starts: the first event comes only after retrieval. A later failure becomes an `error` event.
         events = service.stream(request.question, request.history, request.mode)
-        return StreamingResponse(sse(events), media_type="text/event-stream")
+        first = next(events)
+        return StreamingResponse(sse(itertools.chain([first], events)), media_type="text/event-stream")
 
     @api.post("/api/search")
     def search(request: SearchRequest) -> dict:
@@ -179,15 +182,21 @@ def create_api(service: Service) -> FastAPI:
 
 
 def sse(events: Iterator[ServiceEvent]) -> Iterator[str]:
-    for item in events:
-        if item.kind == "verified":
-            yield event("verified", item.verified.model_dump())
-        elif item.kind == "answer":
-            yield event("answer", item.answer.model_dump(mode="json", exclude={"verified_answer"}))
-        elif item.kind == "reset":
-            yield event("reset", {})
-        else:
-            yield event("token", {"text": item.text})
+    try:
+        for item in events:
+            if item.kind == "verified":
+                yield event("verified", item.verified.model_dump())
+            elif item.kind == "answer":
+                yield event("answer", item.answer.model_dump(mode="json", exclude={"verified_answer"}))
+            elif item.kind == "reset":
+                yield event("reset", {})
+            else:
+                yield event("token", {"text": item.text})
+    except PolicyQAError as error:  # the status line has gone out: the error travels as an event
+        yield event("error", {"error": str(error), "status": error.status})
+    except Exception as error:  # noqa: BLE001
+        log.exception("unexpected error while streaming an answer")
+        yield event("error", {"error": f"internal error ({type(error).__name__}); see the server log", "status": 500})
 
 
 def event(name: str, data: dict) -> str:

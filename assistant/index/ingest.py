@@ -173,7 +173,6 @@ def plan_ingest(
             chunks = chunk_document(document, doc_id, settings.chunk_size)
             if not chunks:
                 raise LoadError(f"{path.name}: no text to index")
-            questions = read_questions_file(attached, doc_id) if questions_sha else []
         except LoadError as error:
             plan.report.files.append(_failure(str(error), doc_id, old if reusable else None, old_parts, plan))
             continue
@@ -186,17 +185,29 @@ def plan_ingest(
             **document.meta(),
         )
         items = extract_items(document, doc_id, chunks)
-        if not questions and write_questions:
+        questions, problems = attached_questions(attached, doc_id, bool(questions_sha))
+        if not questions and not problems and write_questions:
             questions = write_questions(items)
         sections = {chunk.section for chunk in chunks}
         orphans = sum(1 for q in questions if q.section not in sections)
-        warnings = [*document.warnings] + ([f"{orphans} attached questions name no section of the document"] if orphans else [])
+        warnings = [*document.warnings, *problems] + ([f"{orphans} attached questions name no section of the document"] if orphans else [])
         plan.keep(record, chunks, enrich(items) if enrich else items, [q for q in questions if q.section in sections])
         status = "changed" if old else "added"
         plan.report.files.append(FileReport(doc_id, status, len(chunks), "; ".join(warnings)))
     for doc_id in sorted(set(old_records) - seen):
         plan.report.files.append(FileReport(doc_id, "removed", old_records[doc_id].chunks))
     return plan
+
+
+def attached_questions(path: Path, doc_id: str, exists: bool) -> tuple[list[AttachedQuestion], list[str]]:
+    """A document's questions file, read; a malformed one costs the document its questions, not its place in
+    the index, and the report says which line to fix."""
+    if not exists:
+        return [], []
+    try:
+        return read_questions_file(path, doc_id), []
+    except LoadError as error:
+        return [], [f"{error}; the document is indexed without its attached questions"]
 
 
 def _failure(reason: str, doc_id: str, old: DocumentRecord | None, old_parts: tuple[dict, ...], plan: _Plan) -> FileReport:

@@ -43,14 +43,14 @@ class KnowledgeBase:
         self.chunks: dict[str, Chunk] = {c.chunk_id: c for c in read_chunks(settings, manifest.build_id)}
         self.items: list[PolicyItem] = read_items(settings, manifest.build_id)
         self.lexical = LexicalIndex.load(build_dir(settings, manifest.build_id) / "bm25", Tokenizer(cache_dir=settings.index_dir))
+        try:
+            self.thesaurus = Thesaurus.load(settings.thesaurus)
+        except (OSError, ValueError) as error:
+            raise KnowledgeBaseError(f"the thesaurus cannot be read ({error}); fix it or unset POLICY_QA_THESAURUS") from None
         # Questions attached to passages: extra search keys, each pointing to its passage's section.
         self.questions = {q.question_id: q for q in read_questions(settings, manifest.build_id)}
         folder = build_dir(settings, manifest.build_id) / "bm25-questions"
         self.question_lexical = LexicalIndex.load(folder, self.lexical.tokenizer) if self.questions and folder.is_dir() else None
-
-    @cached_property
-    def thesaurus(self) -> Thesaurus:
-        return Thesaurus.load(self.settings.thesaurus)
 
     @cached_property
     def collection(self):
@@ -67,7 +67,12 @@ class KnowledgeBase:
     @cached_property
     def question_collection(self):
         """The attached questions' vectors, opened on the first search that uses them."""
-        return chroma_client(self.settings).get_collection(self.manifest.questions_collection)
+        try:
+            return chroma_client(self.settings).get_collection(self.manifest.questions_collection)
+        except Exception as error:  # as for `collection`
+            raise KnowledgeBaseError(
+                f"the attached questions' collection is missing ({type(error).__name__}); rebuild it with: policy-qa ingest --rebuild"
+            ) from None
 
     def dense_search(self, query: str, n: int, where: dict | None = None) -> list[tuple[str, float]]:
         """The n chunks nearest to the query, as (chunk id, cosine similarity), best first."""

@@ -34,6 +34,9 @@ from assistant.settings import Settings
 
 # How many items a "which policies apply" question lists in the chat; the 政策匹配 tab and `match` show more.
 CHAT_MATCHES = 5
+# Bounds on one request, whichever face it comes from: a question, and the conversation before it.
+MAX_QUESTION_CHARS = 2000
+MAX_HISTORY = 40
 
 
 class AskResponse(Answer):
@@ -169,6 +172,10 @@ class Service:
     def stream(self, question: str, history: Sequence[Message] = (), mode: Mode = "auto") -> Iterator[ServiceEvent]:
         """The answer as it is produced. A bad question or mode raises here, before anything is streamed."""
         question = question.strip()
+        if len(question) > MAX_QUESTION_CHARS:
+            raise AssistantError(f"the question has {len(question)} characters; ask in at most {MAX_QUESTION_CHARS}")
+        # Every face gets the same bound on the work a conversation can cause.
+        history = [Message(role=m.role, content=m.content[:MAX_QUESTION_CHARS]) for m in list(history)[-MAX_HISTORY:]]
         assistant = self.assistant
         assistant.check(question, mode)
         return self._events(assistant, question, history, mode)
