@@ -56,33 +56,30 @@ class KnowledgeBase:
     def collection(self):
         """The build's Chroma collection, opened on the first dense search (listing documents or items, or a
         BM25 search, never loads Chroma)."""
-        try:
-            return chroma_client(self.settings).get_collection(self.manifest.collection)
-        except Exception as error:  # chromadb raises its own NotFoundError, or ValueError in older versions
-            raise KnowledgeBaseError(
-                f"the vector collection {self.manifest.collection} is missing ({type(error).__name__}); "
-                "rebuild it with: policy-qa ingest --rebuild"
-            ) from None
+        return self._open_collection(self.manifest.collection)
 
     @cached_property
     def question_collection(self):
         """The attached questions' vectors, opened on the first search that uses them."""
+        return self._open_collection(self.manifest.questions_collection)
+
+    def _open_collection(self, name: str):
         try:
-            return chroma_client(self.settings).get_collection(self.manifest.questions_collection)
-        except Exception as error:  # as for `collection`
+            return chroma_client(self.settings).get_collection(name)
+        except Exception as error:  # chromadb raises its own NotFoundError, or ValueError in older versions
             raise KnowledgeBaseError(
-                f"the attached questions' collection is missing ({type(error).__name__}); rebuild it with: policy-qa ingest --rebuild"
+                f"the vector collection {name} is missing ({type(error).__name__}); rebuild it with: policy-qa ingest --rebuild"
             ) from None
 
-    def dense_search(self, query: str, n: int, where: dict | None = None) -> list[tuple[str, float]]:
-        """The n chunks nearest to the query, as (chunk id, cosine similarity), best first."""
-        return self._nearest(self.collection, self.embedder.embed_query(query), n, where)
+    def dense_search(self, vector: list[float], n: int, where: dict | None = None) -> list[tuple[str, float]]:
+        """The n chunks nearest to a query vector, as (chunk id, cosine similarity), best first."""
+        return self._nearest(self.collection, vector, n, where)
 
-    def question_dense_search(self, query: str, n: int) -> list[tuple[str, float]]:
-        """The n attached questions nearest to the query, as (question id, cosine similarity), best first."""
+    def question_dense_search(self, vector: list[float], n: int) -> list[tuple[str, float]]:
+        """The n attached questions nearest to a query vector, as (question id, cosine similarity), best first."""
         if not self.manifest.questions_collection:
             return []
-        return self._nearest(self.question_collection, self.embedder.embed_query(query), n, None)
+        return self._nearest(self.question_collection, vector, n, None)
 
     def question_lexical_search(self, query: str, n: int) -> list[tuple[str, float]]:
         return self.question_lexical.search(query, n) if self.question_lexical else []

@@ -76,10 +76,12 @@ def bm25_candidates(kb: KnowledgeBase, query: str, n: int, filters: SearchFilter
     return kb.lexical.search(query, n, allowed, " ".join(expansion), kb.settings.expansion_weight)
 
 
-def dense_candidates(kb: KnowledgeBase, query: str, n: int, filters: SearchFilters, expansion: list[str] = ()) -> list[tuple[str, float]]:
+def dense_candidates(
+    kb: KnowledgeBase, query: str, vector: list[float], n: int, filters: SearchFilters, expansion: list[str] = ()
+) -> list[tuple[str, float]]:
     if expansion and kb.settings.expand_dense:
-        query = f"{query}（{'、'.join(expansion)}）"
-    return [(cid, similarity) for cid, similarity in kb.dense_search(query, n, filters.chroma_where()) if cid in kb.chunks]
+        vector = kb.embedder.embed_query(f"{query}（{'、'.join(expansion)}）")
+    return [(cid, similarity) for cid, similarity in kb.dense_search(vector, n, filters.chroma_where()) if cid in kb.chunks]
 
 
 def multi_search(kb: KnowledgeBase, queries: list[str], k: int) -> list[SearchHit]:
@@ -104,10 +106,11 @@ def question_ranks(kb: KnowledgeBase, questions: list[tuple[str, float]], filter
     """Attached questions, best first, as a ranking of the passages they point to (a passage takes the rank of
     its best question; every chunk of a split measure takes it)."""
     ranks: dict[str, int] = {}
+    rank = 0
     for question_id, _ in questions:
         chunks = [c for c in kb.passages_of(question_id) if c.chunk_id not in ranks and filters.matches(c)]
         if chunks:
-            rank = len({r for r in ranks.values()}) + 1
+            rank += 1
             ranks.update({c.chunk_id: rank for c in chunks})
     return ranks
 
@@ -127,7 +130,9 @@ def search(
     # Everyday words bridged to the corpus's statutory ones (only when a weight asks for it: it costs a lookup).
     expansion = kb.thesaurus.expand(query) if kb.settings.expansion_weight or kb.settings.expand_dense else []
     lexical = bm25_candidates(kb, query, n, filters, expansion) if mode in ("hybrid", "bm25") else []
-    dense = dense_candidates(kb, query, n, filters, expansion) if mode in ("hybrid", "dense") else []
+    # Embedded once: the passages' and the attached questions' dense searches share it.
+    vector = kb.embedder.embed_query(query) if mode in ("hybrid", "dense") else []
+    dense = dense_candidates(kb, query, vector, n, filters, expansion) if mode in ("hybrid", "dense") else []
     bm25_ranks = {cid: rank for rank, (cid, _) in enumerate(lexical, start=1)}
     dense_ranks = {cid: rank for rank, (cid, _) in enumerate(dense, start=1)}
     if mode == "hybrid":
@@ -136,7 +141,7 @@ def search(
         if settings.question_bm25_weight:
             rankings.append((question_ranks(kb, kb.question_lexical_search(query, n), filters), settings.question_bm25_weight))
         if settings.question_dense_weight:
-            rankings.append((question_ranks(kb, kb.question_dense_search(query, n), filters), settings.question_dense_weight))
+            rankings.append((question_ranks(kb, kb.question_dense_search(vector, n), filters), settings.question_dense_weight))
         fused: dict[str, float] = {}
         for ranks, weight in rankings:
             for cid, r in ranks.items():
