@@ -13,6 +13,7 @@ import gradio as gr  # noqa: E402
 import uvicorn  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 
+from assistant.errors import PolicyQAError  # noqa: E402
 from assistant.faces.api import create_api  # noqa: E402
 from assistant.faces.ui import CSS, build_ui  # noqa: E402
 from assistant.service.service import Service  # noqa: E402
@@ -37,7 +38,10 @@ def create_app(settings: Settings) -> FastAPI:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings()
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except PolicyQAError as error:  # a configuration the server cannot start with: say which, without a traceback
+        raise SystemExit(f"error: {error}") from None
     print(f"广圆享 running at http://{settings.host}:{settings.port}/  (API docs: /docs)", flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
 

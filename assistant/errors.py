@@ -10,6 +10,12 @@ class PolicyQAError(Exception):
     status = 400
 
 
+class Unauthorized(PolicyQAError):
+    """A request without a valid integrator key, where keys are configured."""
+
+    status = 401
+
+
 class Forbidden(PolicyQAError):
     """An admin action without the right token, or with admin actions disabled."""
 
@@ -26,3 +32,13 @@ class Unavailable(PolicyQAError):
     """The service cannot answer now (no index, the embedding model cannot load); the message says how to fix it."""
 
     status = 503
+
+
+class RateLimited(PolicyQAError):
+    """Too many requests for one key (or one client) in the current minute; `retry_after` is in seconds."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after

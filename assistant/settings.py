@@ -85,6 +85,12 @@ class Settings(BaseSettings):
     # Uploading and deleting documents in the app and the API need this token; unset, both are disabled.
     admin_token: SecretStr | None = None
     max_upload_mb: float = Field(20.0, gt=0)
+    # Integrators' bearer keys for the OpenAI-compatible /v1 routes, comma-separated; `key:N` gives that key its
+    # own limit of N requests a minute. Unset, /v1 is open and limited per client address.
+    api_keys: SecretStr | None = None
+    api_rate_limit: int = Field(60, ge=1, le=100_000)  # requests a minute, per key (or per client address)
+    # Browser origins allowed to call /v1 from their own pages (comma-separated; "*" for any).
+    api_cors_origins: str = "*"
 
     @property
     def embedding_cache_path(self) -> Path:

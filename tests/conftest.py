@@ -97,6 +97,20 @@ def small_corpus(tmp_path) -> Path:
     return folder
 
 
+# Debian's Chromium, driven by Playwright in the browser tests (installed by `make test`; no browser is downloaded).
+CHROMIUM = "/usr/bin/chromium"
+# Without the background-networking flags Chromium keeps trying Google's hosts on this closed network.
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -6,22 +6,11 @@ import re
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from conftest import ROOT, AppServer, app_corpus
+from conftest import CHROMIUM, FLAGS, ROOT, AppServer, app_corpus
 
 # A real server process (or a browser driving one): the slow tier.
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
-# Without the background-networking flags Chromium keeps trying Google's hosts on this closed network.
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TOKEN = "e2e-admin-token"
 QUESTION = "我们是小微企业，用电接入要自己出钱吗？"
 # A temporary file unless `make screenshot` asks for the README's picture (SCREENSHOT_DIR=docs).

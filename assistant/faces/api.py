@@ -19,6 +19,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, Field, StringConstraints
 
 from assistant.errors import Forbidden, PolicyQAError
+from assistant.faces.openai_api import create_openai_api
+from assistant.faces.widget import add_widget_routes
 from assistant.service.service import (
     SEARCH_MODES,
     AskResponse,
@@ -91,9 +93,30 @@ class UploadResponse(BaseModel):
     chunks: int
 
 
+class SourceChunk(BaseModel):
+    chunk_id: str
+    text: str
+
+
+class SourceResponse(BaseModel):
+    doc_title: str
+    doc_number: str
+    authority: str
+    date: str
+    section: str
+    page: int | None
+    quote: str
+    chunks: list[SourceChunk]
+    highlight_chunk: str
+    highlight_at: int
+
+
 def create_api(service: Service) -> FastAPI:
     api = FastAPI(title="广圆享 政策问答 API", description="惠企政策智能问答：回答、检索、文档库与解读审核。")
     add_error_handlers(api)
+    # Mounted and routed before the Gradio app takes "/": the OpenAI-compatible routes and the widget.
+    api.mount("/v1", create_openai_api(service))
+    add_widget_routes(api)
 
     @api.middleware("http")
     async def guard_library(request: Request, call_next):
@@ -132,6 +155,24 @@ def create_api(service: Service) -> FastAPI:
         filters = SearchFilters(doc_ids=request.doc_ids, level=request.level, region=request.region)
         hits = service.search(request.question, request.k, request.mode, filters)
         return {"question": request.question, "results": [hit.as_json() for hit in hits]}
+
+    @api.post("/api/source", response_model=SourceResponse)
+    def source(citation: Citation) -> SourceResponse:
+        """The whole section a citation quotes, in document order, with where the quote sits (for highlighting)."""
+        view = service.source(citation)
+        record = view.document
+        return SourceResponse(
+            doc_title=citation.doc_title,
+            doc_number=record.doc_number if record else "",
+            authority=record.authority if record else "",
+            date=record.date if record else "",
+            section=citation.section,
+            page=citation.page,
+            quote=citation.quote,
+            chunks=[SourceChunk(chunk_id=c.chunk_id, text=c.text) for c in view.chunks],
+            highlight_chunk=view.highlight_chunk,
+            highlight_at=view.highlight_at,
+        )
 
     @api.post("/api/match", response_model=MatchResult)
     def match(request: MatchRequest) -> MatchResult:

@@ -28,6 +28,7 @@ from assistant.matching.intent import infer_profile, is_matching_question, reply
 from assistant.matching.matcher import OWNERSHIP_NAMES, ItemIndex, MatchResult, Profile, match
 from assistant.retrieval.hybrid import MODES as SEARCH_MODES
 from assistant.retrieval.hybrid import SearchFilters, SearchHit, search
+from assistant.service.access import IntegratorAccess, parse_keys
 from assistant.service.library import FileResult, LibraryError, Upload, add_documents, remove_document
 from assistant.service.reviews import VERDICTS, Review, ReviewError, ReviewStore, Verdict, to_csv
 from assistant.settings import Settings
@@ -105,6 +106,8 @@ class Service:
         self._reviews_lock = threading.Lock()
         # Uploads and deletions change the corpus folder and run an ingest: one at a time, the next one waits.
         self._library_lock = threading.Lock()
+        keys = settings.api_keys.get_secret_value() if settings.api_keys else ""
+        self._integrators = IntegratorAccess(parse_keys(keys, settings.api_rate_limit), settings.api_rate_limit)
 
     # --- the opened index ----------------------------------------------------------------------------
 
@@ -282,6 +285,15 @@ class Service:
     @property
     def admin_enabled(self) -> bool:
         return self.settings.admin_token is not None and bool(self.settings.admin_token.get_secret_value())
+
+    def admit_integrator(self, authorization: str | None, client: str) -> str:
+        """An integrator's request to the OpenAI-compatible routes: its key checked and counted against its rate
+        limit (without configured keys, its address is counted). Returns who it is, for the log."""
+        return self._integrators.admit(authorization, client)
+
+    @property
+    def integrator_keys_required(self) -> bool:
+        return self._integrators.keys_required
 
     def check_admin(self, token: str | None) -> None:
         if not self.admin_enabled:

@@ -1,0 +1,93 @@
+"""Integrators' access to the OpenAI-compatible routes: bearer keys and per-key rate limits.
+
+Keys come from `POLICY_QA_API_KEYS` (`key` or `key:N`, comma-separated) and are compared in constant time on
+their UTF-8 bytes. Without keys the routes are open and each client address is limited instead. A limit is
+a sliding window of one minute; the number of callers tracked at once is bounded, so that a flood of new
+addresses costs memory only up to that bound.
+"""
+
+import secrets
+import threading
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+
+from assistant.errors import PolicyQAError, RateLimited, Unauthorized
+
+WINDOW_SECONDS = 60.0
+# The most callers (keys or addresses) whose recent requests are remembered; the least recent is forgotten.
+MAX_TRACKED = 10_000
+
+
+class KeyConfigError(PolicyQAError):
+    """POLICY_QA_API_KEYS is malformed; the message says which entry."""
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    secret: bytes
+    limit: int  # requests a minute
+    label: str  # what logs and errors may show: never the key itself
+
+
+def parse_keys(value: str, default_limit: int) -> list[ApiKey]:
+    """`key1,key2:120` → keys; a key's own `:N` overrides the default limit."""
+    keys = []
+    for n, entry in enumerate((e.strip() for e in value.split(",")), start=1):
+        if not entry:
+            continue
+        secret, _, limit = entry.rpartition(":") if ":" in entry else (entry, "", "")
+        if limit and not limit.isdigit() or limit == "0":
+            raise KeyConfigError(f"POLICY_QA_API_KEYS entry {n}: '{limit}' is not a positive number of requests a minute")
+        if not secret:
+            raise KeyConfigError(f"POLICY_QA_API_KEYS entry {n} has no key before ':'")
+        keys.append(ApiKey(secret.encode(), int(limit) if limit else default_limit, f"key {n}"))
+    return keys
+
+
+class IntegratorAccess:
+    def __init__(self, keys: list[ApiKey], default_limit: int):
+        self.keys = keys
+        self.default_limit = default_limit
+        self._recent: OrderedDict[str, deque[float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def keys_required(self) -> bool:
+        return bool(self.keys)
+
+    def admit(self, authorization: str | None, client: str) -> str:
+        """The caller's label if it may make one more request now; else Unauthorized or RateLimited."""
+        if self.keys:
+            key = self._key(authorization)
+            caller, limit = key.label, key.limit
+        else:
+            caller, limit = f"client {client}", self.default_limit
+        self._count(caller, limit)
+        return caller
+
+    def _key(self, authorization: str | None) -> ApiKey:
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("missing API key: send the header 'Authorization: Bearer <key>' with a key from POLICY_QA_API_KEYS")
+        # HTTP servers hand header bytes over decoded as Latin-1: encoding back recovers the bytes sent.
+        offered = token.strip().encode("latin-1", errors="replace")
+        # Every key is compared, so the time taken does not tell which one came close.
+        matches = [key for key in self.keys if secrets.compare_digest(offered, key.secret)]
+        if not matches:
+            raise Unauthorized("invalid API key: ask the operator of this server for a key")
+        return matches[0]
+
+    def _count(self, caller: str, limit: int) -> None:
+        now = time.monotonic()
+        with self._lock:
+            recent = self._recent.pop(caller, None) or deque()
+            while recent and now - recent[0] >= WINDOW_SECONDS:
+                recent.popleft()
+            self._recent[caller] = recent
+            while len(self._recent) > MAX_TRACKED:
+                self._recent.popitem(last=False)
+            if len(recent) >= limit:
+                retry_after = max(1, int(WINDOW_SECONDS - (now - recent[0])) + 1)
+                raise RateLimited(f"rate limit of {limit} requests a minute reached for {caller}; retry in {retry_after} s", retry_after)
+            recent.append(now)
