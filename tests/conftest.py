@@ -111,6 +111,16 @@ FLAGS = [
 ]
 
 
+@pytest.fixture(scope="module")
+def llm():
+    """A real local server that speaks the OpenAI chat-completions protocol, scripted by each test (fake_llm.py)."""
+    from fake_llm import FakeChatServer
+
+    server = FakeChatServer().start()
+    yield server
+    server.stop()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

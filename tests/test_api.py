@@ -7,19 +7,12 @@ import httpx
 import pytest
 
 from conftest import PLAN, AppServer, app_corpus, run_cli
-from fake_llm import FakeChatServer, Reply, passage_number
+from fake_llm import Reply, passage_number
 
 # A real server process (or a browser driving one): the slow tier.
 pytestmark = pytest.mark.slow
 
 TOKEN = "admin-token-7c1e"
-
-
-@pytest.fixture(scope="module")
-def llm():
-    server = FakeChatServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from langchain_openai import ChatOpenAI
 from playwright.sync_api import expect, sync_playwright
 
 from conftest import CHROMIUM, FLAGS, AppServer, app_corpus
-from fake_llm import FakeChatServer, Reply, passage_number
+from fake_llm import Malformed, Reply, passage_number
 
 # A real server process and a browser: the slow tier.
 pytestmark = pytest.mark.slow
@@ -22,13 +22,6 @@ LIMITED_KEY = "sk-limited"
 CHINESE_KEY = "广元-接入密钥"  # keys are compared as UTF-8 bytes, so a non-ASCII key works from raw headers
 QUESTION = "电子保函的费率最高是多少？"
 QUOTE = "保持保函费率不高于2.8‰"
-
-
-@pytest.fixture(scope="module")
-def llm():
-    server = FakeChatServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +103,7 @@ def test_chatopenai_invokes_and_streams(app, llm):
 def test_openai_shaped_errors(app, client):
     with pytest.raises(openai.AuthenticationError) as wrong_key:
         openai.OpenAI(base_url=f"{app.url}/v1", api_key="sk-wrong", max_retries=0).models.list()
-    assert wrong_key.value.body["code"] == "invalid_api_key" and wrong_key.value.body["type"] == "authentication_error"
+    assert wrong_key.value.body["code"] == "invalid_api_key" and wrong_key.value.response.headers["www-authenticate"] == "Bearer"
     with pytest.raises(openai.NotFoundError) as unknown:
         client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": QUESTION}])
     assert "policy-qa" in unknown.value.body["message"] and unknown.value.body["code"] == "model_not_found"
@@ -120,23 +113,59 @@ def test_openai_shaped_errors(app, client):
     with pytest.raises(openai.BadRequestError) as too_long:
         client.chat.completions.create(model="policy-qa", messages=[{"role": "user", "content": "政策" * 1500}])
     assert "2000" in too_long.value.body["message"]
-    missing = httpx.post(f"{app.url}/v1/chat/completions", json={"model": "policy-qa"})
+    with pytest.raises(openai.BadRequestError) as two_answers:
+        client.chat.completions.create(model="policy-qa", messages=[{"role": "user", "content": QUESTION}], n=2)
+    assert two_answers.value.body["code"] == "unsupported_parameter" and two_answers.value.body["param"] == "n"
+    auth = {"Authorization": f"Bearer {KEY}"}
+    parts = [{"type": "text", "text": "政"}] * 51
+    many_parts = httpx.post(
+        f"{app.url}/v1/chat/completions", json={"model": "policy-qa", "messages": [{"role": "user", "content": parts}]}, headers=auth
+    )
+    assert many_parts.status_code == 400 and "at most 50 content parts" in many_parts.json()["error"]["message"]
+    huge = httpx.post(f"{app.url}/v1/chat/completions", content=b"x" * 2_000_001, headers=auth | {"Content-Type": "application/json"})
+    assert huge.status_code == 413 and huge.json()["error"]["code"] == "request_too_large"
+    # The key is checked before the body is read: without one, even a malformed body is a 401.
+    missing = httpx.post(f"{app.url}/v1/chat/completions", content=b"{not json")
     assert missing.status_code == 401 and "Authorization: Bearer" in missing.json()["error"]["message"]
     chinese = httpx.get(f"{app.url}/v1/models", headers={"Authorization": b"Bearer " + CHINESE_KEY.encode()})
     assert chinese.status_code == 200
-    malformed = httpx.post(f"{app.url}/v1/chat/completions", content=b"{not json", headers={"Authorization": f"Bearer {KEY}"})
-    assert malformed.status_code == 400 and malformed.json()["error"]["type"] == "invalid_request_error"
+    malformed = httpx.post(f"{app.url}/v1/chat/completions", content=b"{not json", headers=auth | {"Content-Type": "application/json"})
+    assert malformed.status_code == 400 and malformed.json()["error"]["code"] == "invalid_json"
 
 
 def test_each_key_has_its_own_rate_limit(app, client):
     limited = openai.OpenAI(base_url=f"{app.url}/v1", api_key=LIMITED_KEY, max_retries=0)
+    for _ in range(5):
+        limited.models.list()  # front ends poll the models: that does not use up the limit
     for _ in range(3):
-        limited.models.list()
+        limited.chat.completions.create(model="policy-qa-extractive", messages=[{"role": "user", "content": QUESTION}])
     with pytest.raises(openai.RateLimitError) as error:
-        limited.models.list()
+        limited.chat.completions.create(model="policy-qa-extractive", messages=[{"role": "user", "content": QUESTION}])
     assert int(error.value.response.headers["retry-after"]) >= 1 and error.value.body["code"] == "rate_limit_exceeded"
     assert "key 2" in error.value.body["message"] and LIMITED_KEY not in error.value.body["message"]
-    client.models.list()  # another key is not held back
+    client.chat.completions.create(
+        model="policy-qa-extractive", messages=[{"role": "user", "content": QUESTION}]
+    )  # another key is not held back
+
+
+def test_a_model_failing_midway_is_withdrawn_and_the_clauses_follow(client, llm):
+    llm.script(Malformed("保函费率最高为"), Malformed("保函费率最高为"), Malformed("保函费率最高为"))
+    stream = client.chat.completions.create(model="policy-qa", messages=[{"role": "user", "content": QUESTION}], stream=True)
+    text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    assert text.startswith("保函费率最高为") and "已撤回" in text
+    assert "2.8‰" in text.split("已撤回")[1] and "来源：" in text
+
+
+def test_a_verified_answer_comes_first_with_its_own_sources(app, client):
+    with httpx.Client(base_url=app.url, timeout=60) as api:
+        answer = api.post("/api/ask", json={"question": "保函费率最高多少？", "mode": "extractive"}).json()
+        assert api.post("/api/feedback", json={"answer": answer, "verdict": "正确"}).status_code == 200
+    completion = client.chat.completions.create(model="policy-qa-extractive", messages=[{"role": "user", "content": "保函费率最高多少？"}])
+    message = completion.choices[0].message
+    assert message.content.startswith("✅ 经政策解读员核对的回答")
+    verified, new = message.content.split("本次检索生成的回答：")
+    assert "来源：" in verified and answer["citations"][0]["quote"] in verified
+    assert message.model_extra["policy_qa"]["verified_citations"][0]["quote"] == answer["citations"][0]["quote"]
 
 
 @pytest.fixture(scope="module")
@@ -180,3 +209,22 @@ def test_widget_on_another_page_answers_with_clickable_sources(app, host_page):
         browser.close()
     origins = {url.split("/")[2] for url in requested if url.startswith("http")}
     assert origins == {app.url.split("/")[2], host_page.split("/")[2]}  # nothing from anywhere else
+
+
+def test_widget_shows_a_model_answer_as_text_never_as_markup(app, llm):
+    """Markup in a model's answer (or a document) appears as text: no element is made of it, no script runs."""
+    page_policy = httpx.get(f"{app.url}/widget").headers["content-security-policy"]
+    assert "default-src 'self'" in page_policy
+    payload = '<img src=x onerror="window.pwned=1"><a href="http://phish.example">点此领取补贴</a>'
+    llm.script(Reply(lambda r: f"{payload}保函费率不高于2.8‰[{passage_number(r, QUOTE)}]。"))
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        page = browser.new_page(locale="zh-CN")
+        page.goto(f"{app.url}/widget#key={KEY}")
+        page.locator("#question").fill(QUESTION)
+        page.locator("#send").click()
+        answer = page.locator(".assistant .answer-text").last
+        expect(answer).to_contain_text("2.8‰", timeout=60_000)
+        expect(answer).to_contain_text("<img src=x")
+        assert page.locator(".assistant img, .assistant a").count() == 0 and page.evaluate("window.pwned") is None
+        browser.close()

@@ -158,20 +158,22 @@ def create_api(service: Service) -> FastAPI:
 
     @api.post("/api/source", response_model=SourceResponse)
     def source(citation: Citation) -> SourceResponse:
-        """The whole section a citation quotes, in document order, with where the quote sits (for highlighting)."""
+        """The whole section a citation quotes, in document order, with where the quote sits (for highlighting).
+        Every field comes from the index, never from the request: a forged quote is not found (`highlight_at` -1)."""
         view = service.source(citation)
-        record = view.document
+        chunk = next(c for c in view.chunks if c.chunk_id == view.highlight_chunk)
+        at = view.highlight_at
         return SourceResponse(
-            doc_title=citation.doc_title,
-            doc_number=record.doc_number if record else "",
-            authority=record.authority if record else "",
-            date=record.date if record else "",
-            section=citation.section,
-            page=citation.page,
-            quote=citation.quote,
+            doc_title=chunk.doc_title,
+            doc_number=chunk.doc_number,
+            authority=chunk.authority,
+            date=chunk.date,
+            section=chunk.section,
+            page=chunk.page,
+            quote=chunk.text[at : at + len(citation.quote)] if at >= 0 else "",
             chunks=[SourceChunk(chunk_id=c.chunk_id, text=c.text) for c in view.chunks],
             highlight_chunk=view.highlight_chunk,
-            highlight_at=view.highlight_at,
+            highlight_at=at,
         )
 
     @api.post("/api/match", response_model=MatchResult)

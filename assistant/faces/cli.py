@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import click
 
 from assistant.errors import PolicyQAError
+from assistant.service.plain_text import sources_text, verified_text
 
 if TYPE_CHECKING:
     from assistant.service.service import AskResponse, Service
@@ -180,21 +181,12 @@ def search_command(question, k, mode, doc_ids, level, region, as_json, input_fil
 
 
 def print_sources(citations: list[dict], notice: str | None = None) -> None:
-    """Citations as JSON objects: an answer's, or those a verified answer was stored with."""
-    if notice:
-        click.echo(f"\n注意：{notice}")
-    if citations:
-        click.echo("\n来源：")
-    for c in citations:
-        where = "  ".join(part for part in (c.get("doc_number"), c.get("section"), f"第{c['page']}页" if c.get("page") else "") if part)
-        click.echo(f"[{c.get('n')}] 《{c.get('doc_title')}》" + (f"  {where}" if where else ""))
-        click.echo(f"    “{c.get('quote')}”")
+    if text := sources_text(citations, notice):
+        click.echo(text)
 
 
 def print_verified(review) -> None:
-    click.echo(f"✅ 经政策解读员核对的回答（{review.created[:10]}）：\n{review.answer}")
-    print_sources(review.citations)
-    click.echo("\n本次检索生成的回答：")
+    click.echo(verified_text(review), nl=False)
 
 
 def stream_answer(service: "Service", question: str, history: list, mode: str) -> "AskResponse":

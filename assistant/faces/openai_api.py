@@ -6,8 +6,9 @@ The last user message is the question and the earlier user and assistant turns a
 messages are ignored, because what the assistant may say is set by its own instructions, not the caller's.
 The answer text carries the `[n]` markers and a 来源 list; the structured citations (the objects of
 `/api/ask`) travel in the extension field `citations`, on the message and on the final stream chunk, beside
-`policy_qa` (answer id, mode, refused, notice). Errors have OpenAI's shape: `{"error": {"message", "type",
-"code"}}`. `usage` counts characters: the assistant does not know the caller's tokenizer.
+`policy_qa` (the checked answer, its id, mode, refused, notice). Errors have OpenAI's shape:
+`{"error": {"message", "type", "param", "code"}}`. `usage` counts characters: the assistant does not know the
+caller's tokenizer.
 """
 
 import json
@@ -17,39 +18,35 @@ import uuid
 from collections.abc import Iterator
 from typing import Literal
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.exceptions import HTTPException
 
 from assistant.errors import PolicyQAError, RateLimited
-from assistant.service.service import MAX_QUESTION_CHARS, AskResponse, Citation, Message, Review, Service, ServiceEvent
+from assistant.service.plain_text import sources_text, verified_text
+from assistant.service.service import MAX_HISTORY, AskResponse, Message, Service, ServiceEvent
 
 log = logging.getLogger(__name__)
 
 MODELS = {"policy-qa": "auto", "policy-qa-extractive": "extractive"}
-# Bounds on one request: the messages kept are the last MAX_HISTORY (the service trims further).
+# Bounds on one request, checked before its body is parsed (size) or as it is (messages, parts, characters).
+MAX_BODY_BYTES = 2_000_000
 MAX_MESSAGES = 200
+MAX_PARTS = 50
 MAX_MESSAGE_CHARS = 20_000
 WITHDRAWN = "\n\n（以上生成的回答未能完成，已撤回；以下是依据条款摘录的回答。）\n\n"
 CHECKED = "\n\n（核对引用后的回答：）\n"
-ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    429: "rate_limit_error",
-}
-
-ERROR_CODES = {401: "invalid_api_key", 429: "rate_limit_exceeded", 503: "service_unavailable"}
+ERROR_CODES = {401: "invalid_api_key", 413: "request_too_large", 429: "rate_limit_exceeded", 503: "service_unavailable"}
+STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}  # proxies such as nginx must not buffer it
 
 
 class TextPart(BaseModel):
     model_config = ConfigDict(extra="allow")
     type: str
-    text: str = Field("", max_length=MAX_MESSAGE_CHARS)
+    text: str = ""
 
 
 class ChatMessage(BaseModel):
@@ -63,6 +60,14 @@ class ChatMessage(BaseModel):
             return "".join(part.text for part in self.content if part.type == "text")
         return self.content or ""
 
+    @model_validator(mode="after")
+    def bounded(self) -> "ChatMessage":
+        if isinstance(self.content, list) and len(self.content) > MAX_PARTS:
+            raise ValueError(f"at most {MAX_PARTS} content parts in a message")
+        if len(self.text) > MAX_MESSAGE_CHARS:
+            raise ValueError(f"at most {MAX_MESSAGE_CHARS} characters in a message")
+        return self
+
 
 class StreamOptions(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -70,105 +75,134 @@ class StreamOptions(BaseModel):
 
 
 class ChatRequest(BaseModel):
-    """OpenAI's request body; sampling fields such as temperature are accepted and have no effect."""
+    """OpenAI's request body. Sampling fields (temperature, max_tokens, …) are accepted and have no effect; the
+    ones that would change the shape of the answer the caller expects are refused (see `unsupported`)."""
 
     model_config = ConfigDict(extra="allow")
     model: str
     messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
     stream: bool = False
     stream_options: StreamOptions | None = None
+    n: int = 1
+
+    def unsupported(self) -> str | None:
+        extra = self.model_extra or {}
+        if self.n != 1:
+            return "n: the assistant gives one answer per question; send n=1"
+        if extra.get("tools") or extra.get("functions"):
+            return "tools: the assistant answers from policy clauses and calls no tools; leave tools out"
+        response_format = extra.get("response_format") or {}
+        if isinstance(response_format, dict) and response_format.get("type") not in (None, "text"):
+            return "response_format: the assistant answers in text with a 来源 list; leave response_format out"
+        return None
 
 
 class OpenAIError(PolicyQAError):
-    """A request the protocol itself rules out (no user message, an unknown model)."""
+    """A request the protocol itself rules out (no user message, an unknown model, an unsupported parameter)."""
 
-    def __init__(self, message: str, status: int = 400, code: str | None = None):
+    def __init__(self, message: str, status: int = 400, code: str | None = None, param: str | None = None):
         super().__init__(message)
         self.status = status
         self.code = code
+        self.param = param
 
 
 def create_openai_api(service: Service) -> FastAPI:
-    def admit(request: Request) -> None:
-        """Every /v1 route: the key and the rate limit are checked before the body is even read."""
-        caller = service.admit_integrator(request.headers.get("authorization"), request.client.host if request.client else "?")
-        log.info("/v1 %s from %s", request.url.path, caller)
+    v1 = FastAPI(title="广圆享 OpenAI-compatible API", docs_url=None, redoc_url=None, openapi_url=None)
+    add_openai_error_handlers(v1)
 
-    v1 = FastAPI(title="广圆享 OpenAI-compatible API", docs_url=None, redoc_url=None, openapi_url=None, dependencies=[Depends(admit)])
+    @v1.middleware("http")
+    async def admit(request: Request, call_next):
+        """The size, the key and the rate limit are checked before the body is read. Listing the models (which
+        front ends poll) needs a key but does not count against its limit."""
+        length = request.headers.get("content-length")
+        if request.method == "POST" and not (length and length.isdigit()):
+            # A body of undeclared length (chunked) could be of any size.
+            return error_response("send the body with a Content-Length header", 411, "length_required")
+        if int(length or 0) > MAX_BODY_BYTES:
+            return error_response(f"the request is over {MAX_BODY_BYTES // 1_000_000} MB; send a shorter conversation", 413)
+        try:
+            caller = service.admit_integrator(
+                request.headers.get("authorization"),
+                request.client.host if request.client else "?",
+                count=not request.url.path.endswith("/models"),
+            )
+        except PolicyQAError as error:
+            return known_error_response(error)
+        log.info("%s from %s", request.url.path, caller)
+        return await call_next(request)
+
     origins = [o.strip() for o in service.settings.api_cors_origins.split(",") if o.strip()]
     if origins:
+        # Added last, so outermost: refusals and errors carry the CORS headers too, and a browser shows them.
         # Bearer keys, not cookies: a page of another origin may call /v1 without being given credentials.
         v1.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"], allow_headers=["*"])
-    add_openai_error_handlers(v1)
 
     @v1.get("/models")
     def models() -> dict:
-        return {"object": "list", "data": [model_card(name) for name in MODELS]}
+        return {"object": "list", "data": [{"id": name, "object": "model", "created": 0, "owned_by": "guangyuanxiang"} for name in MODELS]}
 
     @v1.post("/chat/completions")
     def chat_completions(body: ChatRequest):
         mode = MODELS.get(body.model)
         if mode is None:
-            raise OpenAIError(f"the model '{body.model}' does not exist; use one of {', '.join(MODELS)}", 404, "model_not_found")
+            raise OpenAIError(f"the model '{body.model}' does not exist; use one of {', '.join(MODELS)}", 404, "model_not_found", "model")
+        if problem := body.unsupported():
+            raise OpenAIError(problem, 400, "unsupported_parameter", problem.split(":")[0])
         question, history = conversation(body.messages)
         completion = Completion(body.model, question, history)
-        # A bad question raises here, with its status, before a stream starts.
+        # A bad question (too long, no index) raises here, with its status, before a stream starts.
         events = service.stream(question, history, mode)
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
-            return StreamingResponse(completion.chunks(events, include_usage), media_type="text/event-stream")
+            return StreamingResponse(completion.chunks(events, include_usage), media_type="text/event-stream", headers=STREAM_HEADERS)
         return completion.whole(events)
 
     return v1
 
 
-def model_card(name: str) -> dict:
-    return {"id": name, "object": "model", "created": 0, "owned_by": "guangyuanxiang"}
-
-
 def conversation(messages: list[ChatMessage]) -> tuple[str, list[Message]]:
-    """The question (the last message, which must be the user's) and the user and assistant turns before it."""
+    """The question (the last message, which must be the user's) and the user and assistant turns before it
+    (the last MAX_HISTORY of them: the service reads no more)."""
     last = messages[-1]
     if last.role != "user" or not last.text.strip():
-        raise OpenAIError("the last message must be the user's question, with text", 400, "invalid_messages")
-    if len(last.text) > MAX_QUESTION_CHARS:
-        raise OpenAIError(f"the question has {len(last.text)} characters; ask in at most {MAX_QUESTION_CHARS}", 400, "question_too_long")
-    history = [Message(role=m.role, content=m.text) for m in messages[:-1] if m.role in ("user", "assistant") and m.text.strip()]
-    return last.text.strip(), history
+        raise OpenAIError("the last message must be the user's question, with text", 400, "invalid_messages", "messages")
+    turns = [Message(role=m.role, content=m.text) for m in messages[:-1] if m.role in ("user", "assistant") and m.text.strip()]
+    return last.text.strip(), turns[-MAX_HISTORY:]
 
 
-def sources_text(citations: list[Citation]) -> str:
-    """The 来源 list under an answer: each `[n]` with its document, 文号, section, page and quote."""
-    if not citations:
-        return ""
-    lines = ["", "", "来源："]
-    for c in citations:
-        where = "  ".join(part for part in (c.doc_number, c.section, f"第{c.page}页" if c.page else "") if part)
-        lines.append(f"[{c.n}] 《{c.doc_title}》" + (f"  {where}" if where else ""))
-        lines.append(f"    “{c.quote}”")
-    return "\n".join(lines)
+def final(events: Iterator[ServiceEvent]) -> AskResponse:
+    for event in events:
+        if event.answer is not None:
+            return event.answer
+    raise AssertionError("the service's stream always ends with an answer")
 
 
-def verified_text(review: Review | None) -> str:
-    if review is None:
-        return ""
-    return f"✅ 经政策解读员核对的回答（{review.created[:10]}）：\n{review.answer}\n\n本次检索生成的回答：\n"
+def answer_text(response: AskResponse) -> str:
+    """The checked answer as a reader sees it: the verified answer first (with its own sources), then this one."""
+    return verified_text(response.verified_answer) + response.answer
 
 
 def extension(response: AskResponse) -> dict:
     """The fields beyond OpenAI's that an integrator can read: the citations, and what a verdict needs. `answer`
     is the checked answer without the 来源 list, for clients that show the citations themselves."""
+    verified = response.verified_answer
     return {
         "citations": [c.model_dump() for c in response.citations],
         "policy_qa": {
-            "answer": verified_text(response.verified_answer) + response.answer,
+            "answer": answer_text(response),
             "answer_id": response.answer_id,
             "mode": response.mode,
             "refused": response.refused,
             "notice": response.notice,
             "intent": response.intent,
+            "verified_citations": verified.citations if verified else [],
         },
     }
+
+
+def data(payload: dict | str) -> str:
+    return f"data: {payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)}\n\n"
 
 
 class Completion:
@@ -180,47 +214,40 @@ class Completion:
         self.created = int(time.time())
         self.prompt_chars = len(question) + sum(len(m.content) for m in history)
 
+    def envelope(self, kind: str, choices: list[dict]) -> dict:
+        return {"id": self.id, "object": kind, "created": self.created, "model": self.model, "choices": choices}
+
     def usage(self, text: str) -> dict:
         return {"prompt_tokens": self.prompt_chars, "completion_tokens": len(text), "total_tokens": self.prompt_chars + len(text)}
 
     @staticmethod
     def tail(response: AskResponse) -> str:
-        notice = f"\n\n注意：{response.notice}" if response.notice else ""
-        return notice + sources_text(response.citations)
+        return sources_text([c.model_dump() for c in response.citations], response.notice)
 
     def whole(self, events: Iterator[ServiceEvent]) -> dict:
-        response = next(e.answer for e in events if e.answer is not None)
-        text = verified_text(response.verified_answer) + response.answer + self.tail(response)
+        response = final(events)
+        text = answer_text(response) + self.tail(response)
         message = {"role": "assistant", "content": text, **extension(response)}
-        return {
-            "id": self.id,
-            "object": "chat.completion",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}],
-            "usage": self.usage(text),
-        }
+        choice = {"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}
+        return self.envelope("chat.completion", [choice]) | {"usage": self.usage(text)}
 
-    def chunk(self, delta: dict, finish_reason: str | None = None, **extra) -> str:
-        body = {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}],
-        }
-        return f"data: {json.dumps(body | extra, ensure_ascii=False)}\n\n"
+    def chunk(self, delta: dict, finish_reason: str | None = None) -> str:
+        return data(
+            self.envelope("chat.completion.chunk", [{"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}])
+        )
 
     def chunks(self, events: Iterator[ServiceEvent], include_usage: bool) -> Iterator[str]:
         """Text as the service produces it. Text once sent cannot be withdrawn in this protocol, so when the
         checked answer is not what was streamed (the model failed midway, or checking renumbered or dropped a
-        marker), it follows in full under a note; `policy_qa.answer` carries it for clients that replace text."""
+        marker), it follows in full under a note; `policy_qa.answer` carries it for clients that replace text.
+        The 来源 list is the last text chunk; the chunk that finishes carries no text, only the extension fields."""
         sent: list[str] = []
         answer: list[str] = []  # the answer's text since the last reset
         yield self.chunk({"role": "assistant", "content": ""})
         try:
             for event in events:
                 if event.kind == "answer":
+                    response = event.answer
                     break
                 if event.kind == "verified":
                     piece = verified_text(event.verified)
@@ -231,54 +258,67 @@ class Completion:
                     answer.append(piece)
                 sent.append(piece)
                 yield self.chunk({"content": piece})
-            response = event.answer
+            else:
+                raise AssertionError("the service's stream always ends with an answer")
             rest = self.tail(response)
             if "".join(answer).strip() != response.answer.strip():
                 rest = CHECKED + response.answer + rest
-            yield self.chunk({"content": rest, **extension(response)}, "stop")
+            if rest:
+                sent.append(rest)
+                yield self.chunk({"content": rest})
+            yield self.chunk(extension(response), "stop")
             if include_usage:
-                yield f"data: {json.dumps(self.usage_chunk(self.usage(''.join(sent) + rest)), ensure_ascii=False)}\n\n"
-        except PolicyQAError as error:  # the status line has gone out: the error travels as a chunk
-            yield f"data: {json.dumps(error_body(str(error), error.status), ensure_ascii=False)}\n\n"
+                yield data(self.envelope("chat.completion.chunk", []) | {"usage": self.usage("".join(sent))})
+        except PolicyQAError as error:  # the status line has gone out: the error travels as an event
+            yield data(error_body(str(error), error.status))
         except Exception as error:  # noqa: BLE001
             log.exception("unexpected error while streaming a chat completion")
-            yield f"data: {json.dumps(error_body(f'internal error ({type(error).__name__}); see the server log', 500))}\n\n"
-        yield "data: [DONE]\n\n"
-
-    def usage_chunk(self, usage: dict) -> dict:
-        return {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [],
-            "usage": usage,
-        }
+            yield data(error_body(f"internal error ({type(error).__name__}); see the server log", 500))
+        yield data("[DONE]")
 
 
 def error_body(message: str, status: int, code: str | None = None, param: str | None = None) -> dict:
-    return {"error": {"message": message, "type": ERROR_TYPES.get(status, "server_error"), "param": param, "code": code}}
+    kind = "server_error" if status >= 500 else "invalid_request_error"
+    return {"error": {"message": message, "type": kind, "param": param, "code": code or ERROR_CODES.get(status)}}
+
+
+def error_response(
+    message: str, status: int, code: str | None = None, param: str | None = None, headers: dict | None = None
+) -> JSONResponse:
+    return JSONResponse(error_body(message, status, code, param), status_code=status, headers=headers)
+
+
+def known_error_response(error: PolicyQAError) -> JSONResponse:
+    headers = {}
+    if isinstance(error, RateLimited):
+        headers["Retry-After"] = str(error.retry_after)
+    if error.status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return error_response(str(error), error.status, getattr(error, "code", None), getattr(error, "param", None), headers)
 
 
 def add_openai_error_handlers(v1: FastAPI) -> None:
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
+        if first.get("type") == "json_invalid":
+            return error_response(f"the body is not valid JSON ({first.get('ctx', {}).get('error', 'malformed')})", 400, "invalid_json")
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        message = f"invalid request: {where}: {first.get('msg', 'malformed body')}" if where else "invalid request: malformed JSON body"
-        return JSONResponse(error_body(message, 400, "invalid_request", where or None), status_code=400)
+        if not where:
+            return error_response(
+                "the body must be a JSON object with model and messages (Content-Type: application/json)", 400, "invalid_request"
+            )
+        return error_response(f"invalid request: {where}: {first.get('msg', 'invalid')}", 400, "invalid_request", where)
 
     async def known(request: Request, exc: PolicyQAError) -> JSONResponse:
-        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
-        code = getattr(exc, "code", None) or ERROR_CODES.get(exc.status)
-        return JSONResponse(error_body(str(exc), exc.status, code), status_code=exc.status, headers=headers)
+        return known_error_response(exc)
 
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         message = f"no route {request.method} {request.url.path}" if exc.status_code in (404, 405) else str(exc.detail)
-        return JSONResponse(error_body(message, exc.status_code), status_code=exc.status_code)
+        return error_response(message, exc.status_code)
 
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s", request.url.path)
-        return JSONResponse(error_body(f"internal error ({type(exc).__name__}); see the server log", 500), status_code=500)
+        return error_response(f"internal error ({type(exc).__name__}); see the server log", 500)
 
     v1.add_exception_handler(RequestValidationError, invalid)
     v1.add_exception_handler(PolicyQAError, known)

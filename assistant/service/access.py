@@ -10,11 +10,14 @@ import secrets
 import threading
 import time
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from assistant.errors import PolicyQAError, RateLimited, Unauthorized
 
 WINDOW_SECONDS = 60.0
+# Wrong keys a client address may try in a window before it must wait: keys cannot be guessed at speed.
+MAX_FAILED_KEYS = 20
 # The most callers (keys or addresses) whose recent requests are remembered; the least recent is forgotten.
 MAX_TRACKED = 10_000
 
@@ -37,7 +40,7 @@ def parse_keys(value: str, default_limit: int) -> list[ApiKey]:
         if not entry:
             continue
         secret, _, limit = entry.rpartition(":") if ":" in entry else (entry, "", "")
-        if limit and not limit.isdigit() or limit == "0":
+        if limit and not (limit.isascii() and limit.isdigit() and int(limit) > 0):
             raise KeyConfigError(f"POLICY_QA_API_KEYS entry {n}: '{limit}' is not a positive number of requests a minute")
         if not secret:
             raise KeyConfigError(f"POLICY_QA_API_KEYS entry {n} has no key before ':'")
@@ -46,9 +49,10 @@ def parse_keys(value: str, default_limit: int) -> list[ApiKey]:
 
 
 class IntegratorAccess:
-    def __init__(self, keys: list[ApiKey], default_limit: int):
+    def __init__(self, keys: list[ApiKey], default_limit: int, clock: Callable[[], float] = time.monotonic):
         self.keys = keys
         self.default_limit = default_limit
+        self.clock = clock
         self._recent: OrderedDict[str, deque[float]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -56,14 +60,20 @@ class IntegratorAccess:
     def keys_required(self) -> bool:
         return bool(self.keys)
 
-    def admit(self, authorization: str | None, client: str) -> str:
-        """The caller's label if it may make one more request now; else Unauthorized or RateLimited."""
+    def admit(self, authorization: str | None, client: str, count: bool = True) -> str:
+        """The caller's label if it may make one more request now; else Unauthorized or RateLimited. With
+        `count` false the request needs a key but does not use up the caller's limit."""
         if self.keys:
-            key = self._key(authorization)
+            try:
+                key = self._key(authorization)
+            except Unauthorized:
+                self._count(f"wrong keys from {client}", MAX_FAILED_KEYS)
+                raise
             caller, limit = key.label, key.limit
         else:
             caller, limit = f"client {client}", self.default_limit
-        self._count(caller, limit)
+        if count:
+            self._count(caller, limit)
         return caller
 
     def _key(self, authorization: str | None) -> ApiKey:
@@ -79,7 +89,7 @@ class IntegratorAccess:
         return matches[0]
 
     def _count(self, caller: str, limit: int) -> None:
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             recent = self._recent.pop(caller, None) or deque()
             while recent and now - recent[0] >= WINDOW_SECONDS:

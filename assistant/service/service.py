@@ -286,10 +286,10 @@ class Service:
     def admin_enabled(self) -> bool:
         return self.settings.admin_token is not None and bool(self.settings.admin_token.get_secret_value())
 
-    def admit_integrator(self, authorization: str | None, client: str) -> str:
-        """An integrator's request to the OpenAI-compatible routes: its key checked and counted against its rate
-        limit (without configured keys, its address is counted). Returns who it is, for the log."""
-        return self._integrators.admit(authorization, client)
+    def admit_integrator(self, authorization: str | None, client: str, count: bool = True) -> str:
+        """An integrator's request to the OpenAI-compatible routes: its key checked and (with `count`) counted
+        against its rate limit; without configured keys, its address is counted. Returns who it is, for the log."""
+        return self._integrators.admit(authorization, client, count)
 
     @property
     def integrator_keys_required(self) -> bool:

@@ -17,6 +17,7 @@
   var input = document.getElementById("question");
   var send = document.getElementById("send");
   var history = []; // {role, content}: the conversation sent with each question
+  var MAX_HISTORY = 40;
 
   function element(tag, className, text) {
     var node = document.createElement(tag);
@@ -129,6 +130,7 @@
             if (delta.policy_qa.notice) bubble.appendChild(element("div", "notice", "注意：" + delta.policy_qa.notice));
             showSources(bubble, delta.citations);
             history.push({ role: "user", content: question }, { role: "assistant", content: delta.policy_qa.answer });
+            history = history.slice(-MAX_HISTORY); // the server reads no more of a conversation
           } else if (delta.content) {
             streamed += delta.content;
             text.textContent = streamed;
