@@ -83,3 +83,16 @@ def test_bad_requests_get_clear_errors(assistant):
         assistant.ask("   ")
     with pytest.raises(AssistantError, match="POLICY_QA_LLM_API_KEY"):
         assistant.ask("电子保函费率是多少？", mode="llm")
+
+
+def test_a_quoted_rule_comes_with_what_qualifies_it(assistant):
+    """The duty to pay within sixty days brings the sentence that says what happens when it is not met."""
+    answer = assistant.ask("我们签了土地出让合同，出让金要多久交齐？交不齐会怎样？")
+    assert "六十日内，支付全部土地使用权出让金" in answer.answer and "出让方有权解除合同" in answer.answer
+    assert_verbatim(answer)
+
+
+def test_a_list_item_comes_with_its_lead_in(assistant):
+    answer = assistant.ask("中介帮人找工作，可以收押金或者扣身份证吗？")
+    assert "向劳动者收取押金" in answer.answer and "职业中介机构不得有下列行为" in answer.answer
+    assert_verbatim(answer)

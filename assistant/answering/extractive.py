@@ -56,6 +56,13 @@ STATED_FACT = {
     "procedure": re.compile(r"申请|办理|提交|提出|登记|备案|向[^，。]{0,12}(?:部门|机关|机构)"),
     "conditions": re.compile(r"符合|条件|具备|满足|应当具有|是指"),
 }
+# A sentence that qualifies the one before it and means little without it: "合同另有约定的，从其约定…" after the
+# period it extends, "逾期未全部支付的，出让方有权解除合同" after the duty, a list item "（四）…" under the
+# "…不得有下列行为：" that says what the list is (`complete_provisions`).
+QUALIFIES_PREVIOUS = re.compile(
+    r"^(?:[（(][一二三四五六七八九十\d]{1,3}[）)]|合同另有约定|但|其中|逾期|否则|超过|前款|上述|同时|对其中|届满|未按)"
+)
+LIST_ITEM = re.compile(r"^[（(][一二三四五六七八九十\d]{1,3}[）)]")
 # "本法所称小型微利企业，是指…": a sentence that defines a term the answer rests on.
 DEFINITION = re.compile(r"([\u4e00-\u9fff“”]{2,20}?)[，,]?是指")
 
@@ -177,6 +184,8 @@ class Extractor:
         if kind == "list":
             chosen = self.with_list_items(chosen, evidence, limit)
         chosen = self.with_continuations(chosen, evidence)
+        if self.kb.settings.complete_provisions:
+            chosen = self.with_provisions(chosen)
         if self.kb.settings.add_definitions:
             chosen = self.with_definitions(chosen, evidence)
         chosen.sort(key=lambda e: (e.rank, e.span.start))
@@ -235,6 +244,34 @@ class Extractor:
                 if f not in result:
                     result.append(f)
                 current = f
+        return result
+
+    @staticmethod
+    def with_provisions(chosen: list[Evidence]) -> list[Evidence]:
+        """Each quoted sentence with what it cannot be read without, from its own chunk: the sentence it
+        qualifies (and a list item's lead-in ending in `：`), and the sentence after it that qualifies it."""
+        result = list(chosen)
+        quoted = {(e.span.chunk.chunk_id, e.span.start) for e in result}
+
+        def add(span: Span, rank: int) -> None:
+            if (span.chunk.chunk_id, span.start) not in quoted and not DUTY_LINE.match(span.text):
+                quoted.add((span.chunk.chunk_id, span.start))
+                result.append(Evidence(span, rank, 0.0, 0.0))
+
+        for e in chosen:
+            spans = sentence_spans(e.span.chunk)
+            at = next((i for i, s in enumerate(spans) if s.start == e.span.start), None)
+            if at is None:
+                continue
+            if at > 0 and QUALIFIES_PREVIOUS.match(e.span.text):
+                lead = at - 1
+                if LIST_ITEM.match(e.span.text):
+                    # Back over the sibling items to the sentence that introduces the list.
+                    while lead > 0 and not spans[lead].text.endswith(("：", ":")):
+                        lead -= 1
+                add(spans[lead], e.rank)
+            if at + 1 < len(spans) and QUALIFIES_PREVIOUS.match(spans[at + 1].text) and not LIST_ITEM.match(spans[at + 1].text):
+                add(spans[at + 1], e.rank)
         return result
 
     def with_definitions(self, chosen: list[Evidence], evidence: list[Evidence]) -> list[Evidence]:
