@@ -103,17 +103,34 @@ def structure_units(doc: LoadedDocument) -> list[_Unit]:
     return [unit for unit in units if unit.lines and not unit.heading_only]
 
 
-def sentences(line: _Line) -> list[_Line]:
-    """Split a line between sentences; numbers like 2.8‰ or 1.5万元 contain no sentence mark."""
+def sentences(line: _Line, size: int) -> list[_Line]:
+    """Split a line between sentences; numbers like 2.8‰ or 1.5万元 contain no sentence mark. A "sentence"
+    longer than a chunk (text without sentence marks) is cut to fit."""
     pieces = []
     for match in SENTENCE.finditer(line.text):
         if match.group(0).strip():
-            pieces.append(_Line(line.start + match.start(), line.start + match.end(), match.group(0)))
-    return pieces or [line]
+            pieces.extend(cut(_Line(line.start + match.start(), line.start + match.end(), match.group(0)), size))
+    return pieces or cut(line, size)
+
+
+def cut(piece: _Line, size: int) -> list[_Line]:
+    """Pieces of at most `size` characters: cut after the last comma, semicolon or space in the second half
+    of the window, else at the limit, so that no chunk outgrows the configured size whatever the punctuation."""
+    parts = []
+    start = 0
+    while len(piece.text) - start > size:
+        window = piece.text[start : start + size]
+        at = max(window.rfind(mark) for mark in "，,；; 、")
+        end = start + (at + 1 if at >= size // 2 else size)
+        parts.append(_Line(piece.start + start, piece.start + end, piece.text[start:end]))
+        start = end
+    parts.append(_Line(piece.start + start, piece.end, piece.text[start:]))
+    return parts
 
 
 def pack(pieces: list[_Line], size: int) -> list[list[_Line]]:
-    """Group consecutive sentences into chunks of about equal length, none much over `size`."""
+    """Group consecutive sentences into chunks of about equal length, none over `size` (each piece is at most
+    `size` long: `cut`)."""
     total = sum(len(p.text) for p in pieces)
     if total <= size:
         return [pieces]
@@ -121,7 +138,8 @@ def pack(pieces: list[_Line], size: int) -> list[list[_Line]]:
     groups: list[list[_Line]] = [[]]
     length = 0
     for piece in pieces:
-        if groups[-1] and length + len(piece.text) > target and length + len(piece.text) / 2 > target:
+        over = length + len(piece.text) > target and length + len(piece.text) / 2 > target
+        if groups[-1] and (over or length + len(piece.text) > size):
             groups.append([])
             length = 0
         groups[-1].append(piece)
@@ -133,7 +151,7 @@ def chunk_document(doc: LoadedDocument, doc_id: str, size: int) -> list[Chunk]:
     chunks: list[Chunk] = []
     for unit in structure_units(doc):
         duty = next((line.text for line in unit.lines if DUTY_LINE.match(line.text)), "")
-        pieces = [sentence for line in unit.lines for sentence in sentences(line)]
+        pieces = [sentence for line in unit.lines for sentence in sentences(line, size)]
         for group in pack(pieces, size):
             start, end = group[0].start, group[-1].end
             chunks.append(

@@ -78,14 +78,15 @@ def ingest_command(corpus_dir: Path | None, rebuild: bool, progress: bool) -> No
     report = open_service(**({"corpus_dir": corpus_dir} if corpus_dir else {})).ingest(rebuild=rebuild, progress=progress)
     for f in report.files:
         line = f"{f.status:<9} {f.file}"
-        if f.status != "failed":
+        if f.status not in ("failed", "skipped", "duplicate"):
             line += f"  ({f.chunks} chunks)"
         click.echo(line + (f"  — {f.message}" if f.message else ""))
-    counts = {s: sum(1 for f in report.files if f.status == s) for s in ("added", "changed", "unchanged", "removed", "failed")}
+    statuses = ("added", "changed", "unchanged", "removed", "failed", "skipped", "duplicate")
+    counts = {s: sum(1 for f in report.files if f.status == s) for s in statuses}
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     if report.build_id:
         click.echo(
-            f"Indexed {report.chunks} chunks from {len(report.files) - counts['removed'] - counts['failed']} documents "
+            f"Indexed {report.chunks} chunks from {counts['added'] + counts['changed'] + counts['unchanged']} documents "
             f"({summary}); embedded {report.embedded}, reused {report.cached} cached vectors; {report.seconds:.1f}s."
         )
     elif report.ok:

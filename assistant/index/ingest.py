@@ -11,6 +11,7 @@ import hashlib
 import os
 import shutil
 import time
+import unicodedata
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -60,7 +61,7 @@ QuestionWriter = Callable[[list[PolicyItem]], list[AttachedQuestion]]
 @dataclass
 class FileReport:
     file: str
-    status: Literal["added", "changed", "unchanged", "removed", "failed"]
+    status: Literal["added", "changed", "unchanged", "removed", "failed", "skipped", "duplicate"]
     chunks: int = 0
     message: str = ""
 
@@ -85,16 +86,49 @@ def file_sha256(path: Path) -> str:
 
 
 def corpus_files(corpus_dir: Path) -> list[Path]:
-    """The documents: every file below the corpus folder but hidden ones and the attached questions."""
+    """The documents: every regular file below the corpus folder but hidden ones and the attached questions."""
+    return scan_corpus(corpus_dir)[0]
+
+
+def scan_corpus(corpus_dir: Path) -> tuple[list[Path], list[FileReport]]:
+    """The documents to read, and a `skipped` report line for every other entry that is not the attached
+    questions: hidden files, links that lead outside the corpus, special files (FIFOs, sockets, devices), names
+    with control characters. Nothing is opened here, so a FIFO cannot block the scan."""
     if not corpus_dir.is_dir():
         raise KnowledgeBaseError(f"corpus folder '{corpus_dir}' does not exist; create it or set POLICY_QA_CORPUS_DIR")
-    return sorted(
-        path
-        for path in corpus_dir.rglob("*")
-        if path.is_file()
-        and not any(part.startswith(".") for part in path.relative_to(corpus_dir).parts)
-        and path.relative_to(corpus_dir).parts[0] != QUESTIONS_FOLDER
-    )
+    root = corpus_dir.resolve()
+    files: list[Path] = []
+    skipped: list[FileReport] = []
+    for path in sorted(corpus_dir.rglob("*")):
+        relative = path.relative_to(corpus_dir)
+        if relative.parts[0] == QUESTIONS_FOLDER or path.is_dir() and not path.is_symlink():
+            continue
+        reason = skip_reason(path, relative, root)
+        if reason:
+            skipped.append(FileReport(relative.as_posix(), "skipped", 0, reason))
+        else:
+            files.append(path)
+    return files, skipped
+
+
+def skip_reason(path: Path, relative: Path, root: Path) -> str:
+    """Why a corpus entry is not read, or "" for a regular document file."""
+    name = relative.as_posix()
+    if has_control_characters(name):
+        return "the file name holds a control character (such as a newline); rename the file"
+    if any(part.startswith(".") for part in relative.parts):
+        return "hidden file (its name starts with '.'); rename it to index it"
+    if path.is_symlink():
+        target = path.resolve()
+        if not target.is_relative_to(root):
+            return f"a link to '{target}', outside the corpus folder; copy the file into the corpus instead"
+    if not path.is_file():
+        return "not a regular file (a FIFO, socket, device or broken link)"
+    return ""
+
+
+def has_control_characters(name: str) -> bool:
+    return any(unicodedata.category(c) in ("Cc", "Cf") for c in name)
 
 
 @contextmanager
@@ -157,10 +191,22 @@ def plan_ingest(
 
     plan = _Plan()
     seen: set[str] = set()
-    for path in corpus_files(settings.corpus_dir):
+    files, skipped = scan_corpus(settings.corpus_dir)
+    plan.report.files.extend(skipped)
+    hashes, keepers = content_hashes(settings, files, old_records)
+    for path in files:
         doc_id = path.relative_to(settings.corpus_dir).as_posix()
         seen.add(doc_id)
-        sha = file_sha256(path)
+        sha = hashes.get(doc_id)
+        if sha is None:
+            size_mb = path.stat().st_size / 1_000_000
+            reason = f"{path.name}: {size_mb:.1f} MB is over the {settings.max_file_mb:g} MB limit per file (POLICY_QA_MAX_FILE_MB)"
+            plan.report.files.append(FileReport(doc_id, "failed", 0, reason))
+            continue
+        if keepers[sha] != doc_id:
+            message = f"the same content as {keepers[sha]}, which is indexed; delete one of the two"
+            plan.report.files.append(FileReport(doc_id, "duplicate", 0, message))
+            continue
         attached = questions_file(settings.corpus_dir, doc_id)
         questions_sha = file_sha256(attached)
         old = old_records.get(doc_id)
@@ -197,6 +243,25 @@ def plan_ingest(
     for doc_id in sorted(set(old_records) - seen):
         plan.report.files.append(FileReport(doc_id, "removed", old_records[doc_id].chunks))
     return plan
+
+
+def content_hashes(settings: Settings, files: list[Path], old_records: dict[str, DocumentRecord]) -> tuple[dict[str, str], dict[str, str]]:
+    """Each file's content hash (none for a file over the size limit, which is not read), and for each hash the
+    one document indexed with it: the one already indexed with that content, else the first by name."""
+    hashes = {}
+    for path in files:
+        if path.stat().st_size <= settings.max_file_mb * 1_000_000:
+            hashes[path.relative_to(settings.corpus_dir).as_posix()] = file_sha256(path)
+    def indexed_with(doc_id: str, sha: str) -> bool:
+        old = old_records.get(doc_id)
+        return old is not None and old.sha256 == sha
+
+    keepers: dict[str, str] = {}
+    for doc_id, sha in hashes.items():  # in name order
+        keeper = keepers.setdefault(sha, doc_id)
+        if keeper != doc_id and indexed_with(doc_id, sha) and not indexed_with(keeper, sha):
+            keepers[sha] = doc_id
+    return hashes, keepers
 
 
 def attached_questions(path: Path, doc_id: str, exists: bool) -> tuple[list[AttachedQuestion], list[str]]:

@@ -1,5 +1,6 @@
 """The lexical half of hybrid search: jieba tokens (with a dictionary of policy terms) scored by BM25 (bm25s)."""
 
+import json
 import gc
 import hashlib
 import io
@@ -88,12 +89,16 @@ class LexicalIndex:
 
     def save(self, folder: Path) -> None:
         self.model.save(str(folder), show_progress=False)
-        (folder / "ids.txt").write_text("\n".join(self.ids), encoding="utf-8")
+        # JSON, not lines: an id holds the file name, and a file name may hold a newline.
+        (folder / "ids.json").write_text(json.dumps(self.ids, ensure_ascii=False), encoding="utf-8")
 
     @classmethod
     def load(cls, folder: Path, tokenizer: Tokenizer) -> "LexicalIndex":
         model = bm25s.BM25.load(str(folder), show_progress=False)
-        ids = (folder / "ids.txt").read_text(encoding="utf-8").split("\n")
+        if (folder / "ids.json").exists():
+            ids = json.loads((folder / "ids.json").read_text(encoding="utf-8"))
+        else:  # a build written before ids were JSON
+            ids = (folder / "ids.txt").read_text(encoding="utf-8").split("\n")
         return cls(model, ids, tokenizer)
 
     @cached_property

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from assistant.documents.loaders import SUPPORTED
 from assistant.errors import PolicyQAError
-from assistant.index.ingest import Enrich, IngestReport, QuestionWriter, ingest
+from assistant.index.ingest import Enrich, IngestReport, QuestionWriter, has_control_characters, ingest
 from assistant.index.store import KnowledgeBaseError
 from assistant.settings import Settings
 
@@ -28,7 +28,7 @@ class Upload:
 @dataclass
 class FileResult:
     file: str
-    status: str  # added | changed | unchanged | failed | rejected
+    status: str  # added | changed | unchanged | failed | duplicate | rejected
     chunks: int = 0
     message: str = ""
 
@@ -43,6 +43,8 @@ def check_upload(upload: Upload, settings: Settings) -> str:
     name = file_name(upload)
     if not name or name.startswith("."):
         return f"'{upload.name}' is not a usable file name"
+    if has_control_characters(name):
+        return f"{name!r}: the file name holds a control character (such as a newline); rename the file and upload it again"
     if Path(name).suffix.lower() not in SUPPORTED:
         return f"{name}: unsupported type; upload one of {', '.join(sorted(SUPPORTED))}"
     size_mb = upload.path.stat().st_size / 1_000_000
@@ -83,10 +85,10 @@ def add_documents(
         results = []
         for name in accepted:
             f = by_file.get(name)
-            if f is None or f.status == "failed":
+            if f is None or f.status in ("failed", "duplicate"):
                 restore(settings, [name], backups)
                 message = f.message if f else "not ingested"
-                results.append(FileResult(name, "failed", message=message + "; the file was not added"))
+                results.append(FileResult(name, f.status if f else "failed", message=message + "; the file was not added"))
             else:
                 results.append(FileResult(name, f.status, f.chunks))
     return refused + results, report

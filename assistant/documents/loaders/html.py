@@ -1,5 +1,6 @@
 """HTML loader (BeautifulSoup): the page's main text, without scripts, styles and navigation."""
 
+import re
 from pathlib import Path
 
 from bs4 import BeautifulSoup
@@ -12,6 +13,24 @@ _NOISE = ["script", "style", "noscript", "nav", "header", "footer", "aside", "fo
 # Where Chinese government sites put the article body.
 _MAIN = ["main", "article", "#zoom", ".TRS_Editor", "#content", ".content", ".article", "#main"]
 _BLOCKS = ["p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "br", "table", "section"]
+# Real pages nest a few dozen levels; a page nested thousands deep costs the parser minutes, so it is refused.
+MAX_DEPTH = 400
+_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)[^>]*?(/?)>")
+_VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr", "param"}
+# Elements a page often leaves open, which the parser closes by itself: they do not nest either.
+_SELF_CLOSING = {"p", "li", "td", "th", "tr", "option", "dt", "dd", "thead", "tbody"}
+
+
+def nesting_depth(html: str) -> int:
+    """The deepest nesting of elements, counted from the tags alone (void, self-closed and implicitly closed
+    elements do not nest)."""
+    depth = deepest = 0
+    for closing, name, self_closed in _TAG.findall(html):
+        if name.lower() in _VOID or name.lower() in _SELF_CLOSING or self_closed:
+            continue
+        depth = max(depth - 1, 0) if closing else depth + 1
+        deepest = max(deepest, depth)
+    return deepest
 
 
 def main_element(soup: BeautifulSoup):
@@ -23,7 +42,10 @@ def main_element(soup: BeautifulSoup):
 
 
 def load_html(path: Path) -> LoadedDocument:
-    soup = BeautifulSoup(decode(path.read_bytes(), path), "lxml")
+    html = decode(path.read_bytes(), path)
+    if nesting_depth(html) > MAX_DEPTH:
+        raise LoadError(f"{path.name}: the HTML nests elements more than {MAX_DEPTH} levels deep; save the page's text instead")
+    soup = BeautifulSoup(html, "lxml")
     page_title = soup.title.get_text(strip=True) if soup.title else ""
     for tag in soup(_NOISE):
         tag.decompose()

@@ -12,6 +12,18 @@ from assistant.documents.loaders.repair import join_broken_paragraphs
 # GB18030 is a superset of GBK and GB2312, so one attempt covers all three.
 _CHINESE_ENCODINGS = ("utf-8-sig", "gb18030")
 _HEADER_FIELDS = ("title", "doc_number", "date", "authority", "level", "region")
+# Bounds on a YAML header: its size, and each field's length (a title is copied into every chunk).
+MAX_HEADER_CHARS = 20_000
+MAX_FIELD_CHARS = 500
+
+
+class HeaderLoader(yaml.SafeLoader):
+    """The safe loader without aliases: `*name` can repeat a value without limit (a "billion laughs" header)."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.YAMLError(f"aliases (*{self.peek_event().anchor}) are not allowed in a header")
+        return super().compose_node(parent, index)
 
 
 def decode(data: bytes, path: Path) -> str:
@@ -43,10 +55,13 @@ def split_header(text: str, path: Path) -> tuple[dict, str]:
     parts = text.split("\n---", 1)
     if len(parts) != 2:
         return {}, text
+    if len(parts[0]) > MAX_HEADER_CHARS:
+        raise LoadError(f"{path.name}: the YAML header is over {MAX_HEADER_CHARS} characters; keep it to the document's metadata")
     try:
-        header = yaml.safe_load(parts[0][3:]) or {}
+        header = yaml.load(parts[0][3:], Loader=HeaderLoader) or {}
     except yaml.YAMLError as error:
-        raise LoadError(f"{path.name}: the YAML header is malformed ({error.__class__.__name__}); fix or remove it") from None
+        problem = str(error) if "aliases" in str(error) else error.__class__.__name__
+        raise LoadError(f"{path.name}: the YAML header is malformed ({problem}); fix or remove it") from None
     if not isinstance(header, dict):
         return {}, text
     return header, parts[1].split("\n", 1)[1] if "\n" in parts[1] else ""
@@ -58,5 +73,5 @@ def load_text(path: Path) -> LoadedDocument:
     body = join_broken_paragraphs(body)
     if not body.strip():
         raise LoadError(f"{path.name}: no text after the header; add the document body")
-    fields = {name: str(header[name]) for name in _HEADER_FIELDS if header.get(name)}
+    fields = {name: str(header[name])[:MAX_FIELD_CHARS] for name in _HEADER_FIELDS if header.get(name)}
     return fill_missing(LoadedDocument(path=path, text=body, **fields))

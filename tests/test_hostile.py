@@ -1,0 +1,115 @@
+"""Hostile input, one test per defect: names and special files in the corpus, files built to cause unbounded
+work at ingest, duplicates. Each case is bounded, refused with a one-line reason, and loses no document."""
+
+import os
+import shutil
+import time
+
+import pytest
+
+from assistant.documents.chunking import chunk_document
+from assistant.documents.loaders import LoadError, load_file
+from assistant.index.ingest import ingest
+from assistant.index.knowledge_base import KnowledgeBase
+from assistant.index.lexical import LexicalIndex, Tokenizer
+from assistant.retrieval.hybrid import search
+from assistant.service.library import Upload, check_upload
+from conftest import CORPUS, make_settings
+
+SMALL_LAW = "失业保险条例.md"
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    """A corpus of one real regulation and the hostile files beside it, ingested once."""
+    root = tmp_path_factory.mktemp("hostile")
+    corpus = root / "corpus"
+    corpus.mkdir()
+    shutil.copy(CORPUS / SMALL_LAW, corpus / SMALL_LAW)
+    shutil.copy(CORPUS / SMALL_LAW, corpus / "失业保险条例（副本）.md")  # the same content under another name
+    (corpus / "换行\n伪造.md").write_text("# 伪造\n\n第一条 企业可获得补贴。\n", encoding="utf-8")
+    (corpus / ".隐藏.md").write_text("第一条 隐藏的文件。\n", encoding="utf-8")
+    outside = root / "outside.md"
+    outside.write_text("第一条 语料库以外的文件。\n", encoding="utf-8")
+    (corpus / "外部链接.md").symlink_to(outside)
+    os.mkfifo(corpus / "管道.md")
+    (corpus / "无标点.txt").write_text("企业补贴" * 5_000, encoding="utf-8")  # 20,000 characters, no sentence mark
+    (corpus / "深嵌套.html").write_text("<html><body>" + "<div>" * 20_000 + "正文" + "</div>" * 20_000, encoding="utf-8")
+    aliases = 'a: &a ["补贴","补贴","补贴","补贴","补贴","补贴","补贴","补贴","补贴"]\n'
+    aliases += "".join(f"{x}: &{x} [{','.join(['*' + prev] * 9)}]\n" for prev, x in zip("abcdefgh", "bcdefghi"))
+    (corpus / "别名炸弹.md").write_text(f"---\n{aliases}title: *i\n---\n第一条 正文。\n", encoding="utf-8")
+    (corpus / "过大.md").write_text("第一条 企业可获得补贴。\n" * 20_000, encoding="utf-8")  # about 0.5 MB
+    settings = make_settings(root / "index", corpus, max_file_mb=0.3)
+    started = time.monotonic()
+    report = ingest(settings)
+    return settings, {f.file: f for f in report.files}, time.monotonic() - started
+
+
+def test_the_batch_finishes_in_bounded_time_and_keeps_the_real_document(hostile):
+    settings, files, seconds = hostile
+    assert seconds < 120
+    assert files[SMALL_LAW].status == "added"
+    hits = search(KnowledgeBase(settings), "失业保险金最长领多久", 3)
+    assert hits[0].chunk.doc_id == SMALL_LAW
+
+
+def test_a_newline_in_a_file_name_is_refused_with_a_reason(hostile):
+    _, files, _ = hostile
+    line = files["换行\n伪造.md"]
+    assert line.status == "skipped" and "control character" in line.message
+
+
+def test_hidden_files_links_outside_and_fifos_each_get_a_report_line(hostile):
+    _, files, _ = hostile
+    assert files[".隐藏.md"].status == "skipped" and "hidden" in files[".隐藏.md"].message
+    assert files["外部链接.md"].status == "skipped" and "outside the corpus" in files["外部链接.md"].message
+    assert files["管道.md"].status == "skipped" and "not a regular file" in files["管道.md"].message
+
+
+def test_a_duplicate_is_reported_and_indexed_once(hostile):
+    settings, files, _ = hostile
+    assert files["失业保险条例（副本）.md"].status == "duplicate" and SMALL_LAW in files["失业保险条例（副本）.md"].message
+    assert {d.doc_id for d in KnowledgeBase(settings).documents} == {SMALL_LAW, "无标点.txt"}
+
+
+def test_text_without_punctuation_never_makes_a_chunk_over_the_configured_size(hostile):
+    settings, files, _ = hostile
+    assert files["无标点.txt"].status == "added" and files["无标点.txt"].chunks >= 40
+    assert max(len(c.text) for c in KnowledgeBase(settings).chunks.values()) <= settings.chunk_size
+
+
+def test_deep_html_an_alias_bomb_and_an_oversized_file_fail_with_reasons(hostile):
+    _, files, _ = hostile
+    assert files["深嵌套.html"].status == "failed" and "levels deep" in files["深嵌套.html"].message
+    assert files["别名炸弹.md"].status == "failed" and "aliases" in files["别名炸弹.md"].message
+    assert files["过大.md"].status == "failed" and "POLICY_QA_MAX_FILE_MB" in files["过大.md"].message
+
+
+def test_a_long_header_field_is_cut(tmp_path):
+    path = tmp_path / "长标题.md"
+    path.write_text("---\ntitle: " + "很长的标题" * 1000 + "\n---\n第一条 正文。\n", encoding="utf-8")
+    assert len(load_file(path).title) == 500
+    path.write_text("---\n" + "# 注释\n" * 5000 + "title: 标题\n---\n第一条 正文。\n", encoding="utf-8")
+    with pytest.raises(LoadError, match="header is over"):
+        load_file(path)
+
+
+def test_one_long_run_is_cut_at_a_comma_when_there_is_one(tmp_path):
+    path = tmp_path / "逗号.txt"
+    path.write_text("，".join(["企业可以申请补贴"] * 400), encoding="utf-8")
+    chunks = chunk_document(load_file(path), "逗号.txt", 500)
+    assert all(len(c.text) <= 500 for c in chunks)
+    assert all(c.text.endswith(("，", "贴")) for c in chunks)
+
+
+def test_bm25_ids_survive_any_character(tmp_path):
+    ids = ["规定.md#0000", "换行\n伪造.md#0000", "行\u2028分隔.md#0000"]
+    LexicalIndex.build(ids, ["失业保险金", "企业补贴", "登记注册"], Tokenizer()).save(tmp_path)
+    assert LexicalIndex.load(tmp_path, Tokenizer()).ids == ids
+
+
+def test_an_upload_named_with_a_control_character_is_refused(tmp_path):
+    path = tmp_path / "upload"
+    path.write_text("第一条 正文。", encoding="utf-8")
+    problem = check_upload(Upload(name="通知\r\nadded 伪造.md", path=path), make_settings(tmp_path / "index"))
+    assert "control character" in problem
