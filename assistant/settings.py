@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     review_db: Path = Path("data/reviews.sqlite")
     # Uploading and deleting documents in the app and the API need this token; unset, both are disabled.
     admin_token: SecretStr | None = None
+    # Recording verdicts and corrections and reading the reviews need this token (or one of `name=token,…`, so
+    # that a verified answer records who checked it); unset, reviewing is disabled.
+    reviewer_token: SecretStr | None = None
     max_upload_mb: float = Field(20.0, gt=0)
     # Integrators' bearer keys for the OpenAI-compatible /v1 routes, comma-separated; `key:N` gives that key its
     # own limit of N requests a minute. Unset, /v1 is open and limited per client address.

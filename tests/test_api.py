@@ -13,6 +13,8 @@ from fake_llm import Reply, passage_number
 pytestmark = pytest.mark.slow
 
 TOKEN = "admin-token-7c1e"
+REVIEWER = "reviewer-token-33a1"
+REVIEWED = {"X-Reviewer-Token": REVIEWER}
 
 
 @pytest.fixture(scope="module")
@@ -22,6 +24,7 @@ def app(tmp_path_factory, llm):
         settings,
         POLICY_QA_POLICY_REWRITE="false",  # the tests script the answer request itself
         POLICY_QA_ADMIN_TOKEN=TOKEN,
+        POLICY_QA_REVIEWER_TOKEN=f"张解读={REVIEWER}",
         POLICY_QA_LLM_BASE_URL=llm.base_url,
         POLICY_QA_LLM_TIMEOUT="20",
         POLICY_QA_MAX_UPLOAD_MB="0.05",
@@ -104,7 +107,7 @@ def test_search_and_documents(client):
 def test_feedback_makes_a_verified_answer(client):
     question = "电子保函的费率上限是多少？"
     answer = client.post("/api/ask", json={"question": question, "mode": "extractive"}).json()
-    review = client.post("/api/feedback", json={"answer": answer, "verdict": "正确", "comment": "与原文一致"}).json()
+    review = client.post("/api/feedback", json={"answer": answer, "verdict": "正确", "comment": "与原文一致"}, headers=REVIEWED).json()
     assert review["verdict"] == "正确" and review["question"] == question and review["citations"] == answer["citations"]
     assert review["settings"]["top_k"] == 5
     # Asked again with other spacing and punctuation, the verified answer comes with the new one.
@@ -113,28 +116,30 @@ def test_feedback_makes_a_verified_answer(client):
     with client.stream("POST", "/api/ask/stream", json={"question": question, "mode": "extractive"}) as response:
         first_event = next(line for line in response.iter_lines() if line.startswith("event: "))
     assert first_event == "event: verified"
-    wrong = client.post("/api/feedback", json={"answer": answer, "verdict": "有误", "correction": "应为不高于2.8‰"}).json()
-    assert [r["id"] for r in client.get("/api/reviews", params={"verdict": "正确"}).json()] == [review["id"]]
-    assert [r["id"] for r in client.get("/api/reviews", params={"verdict": "有误"}).json()] == [wrong["id"]]
+    wrong = client.post(
+        "/api/feedback", json={"answer": answer, "verdict": "有误", "correction": "应为不高于2.8‰"}, headers=REVIEWED
+    ).json()
+    assert [r["id"] for r in client.get("/api/reviews", headers=REVIEWED, params={"verdict": "正确"}).json()] == [review["id"]]
+    assert [r["id"] for r in client.get("/api/reviews", headers=REVIEWED, params={"verdict": "有误"}).json()] == [wrong["id"]]
     today = review["created"][:10]
-    assert len(client.get("/api/reviews", params={"since": today, "until": today}).json()) == 2
-    assert client.get("/api/reviews", params={"until": "2000-01-01"}).json() == []
-    assert client.get("/api/reviews", params={"since": "昨天"}).status_code == 422
+    assert len(client.get("/api/reviews", headers=REVIEWED, params={"since": today, "until": today}).json()) == 2
+    assert client.get("/api/reviews", headers=REVIEWED, params={"until": "2000-01-01"}).json() == []
+    assert client.get("/api/reviews", headers=REVIEWED, params={"since": "昨天"}).status_code == 422
     # The later 有误 withdraws the verification.
     assert client.post("/api/ask", json={"question": question, "mode": "extractive"}).json()["verified_answer"] is None
-    csv_text = client.get("/api/reviews.csv").text
+    csv_text = client.get("/api/reviews.csv", headers=REVIEWED).text
     assert csv_text.startswith("\ufeffid,created,verdict") and question in csv_text
-    bad = client.post("/api/feedback", json={"answer": answer, "verdict": "不错"})
+    bad = client.post("/api/feedback", json={"answer": answer, "verdict": "不错"}, headers=REVIEWED)
     assert bad.status_code == 422
 
 
 def test_feedback_only_on_answers_this_server_gave(client):
     answer = client.post("/api/ask", json={"question": "失业保险金最长领多久？", "mode": "extractive"}).json()
     forged = {**answer, "answer": "每人补贴100万元。"}  # someone's own text, with the real answer's id
-    response = client.post("/api/feedback", json={"answer": forged, "verdict": "正确"})
+    response = client.post("/api/feedback", json={"answer": forged, "verdict": "正确"}, headers=REVIEWED)
     assert response.status_code == 400 and "not given by this server" in response.json()["error"]
     without_id = {k: v for k, v in answer.items() if k != "answer_id"}
-    assert client.post("/api/feedback", json={"answer": without_id, "verdict": "正确"}).status_code == 422
+    assert client.post("/api/feedback", json={"answer": without_id, "verdict": "正确"}, headers=REVIEWED).status_code == 422
     assert client.post("/api/ask", json={"question": "失业保险金最长领多久？", "mode": "extractive"}).json()["verified_answer"] is None
 
 
@@ -243,7 +248,7 @@ def test_the_command_line_and_the_api_give_the_same_answer_verified_first(client
     before the answer it generates, and that answer is the API's."""
     question = "失业保险金领取期限最长是多久？"
     answer = client.post("/api/ask", json={"question": question, "mode": "extractive"}).json()
-    review = client.post("/api/feedback", json={"answer": answer, "verdict": "正确"}).json()
+    review = client.post("/api/feedback", json={"answer": answer, "verdict": "正确"}, headers=REVIEWED).json()
     cli = run_cli(["ask", question, "--json", "--mode", "extractive"], app.settings)
     assert cli.returncode == 0, cli.stderr
     out = json.loads(cli.stdout)
@@ -264,3 +269,23 @@ def test_a_which_policies_question_is_matched_by_every_face(client, app):
     with client.stream("POST", "/api/ask/stream", json={"question": question}) as response:
         events = [line for line in response.iter_lines() if line.startswith("event: ")]
     assert events == ["event: token", "event: answer"]
+
+
+def test_only_interpreters_verify_answers_and_read_reviews(client):
+    answer = client.post("/api/ask", json={"question": "电子保函费率是多少？", "mode": "extractive"}).json()
+    anonymous = client.post("/api/feedback", json={"answer": answer, "verdict": "正确"})
+    assert anonymous.status_code == 403 and "reviewer token" in anonymous.json()["error"]
+    wrong = client.post("/api/feedback", json={"answer": answer, "verdict": "正确"}, headers={"X-Reviewer-Token": TOKEN})
+    assert wrong.status_code == 403  # the admin token is not a reviewer token
+    assert client.get("/api/reviews").status_code == 403 and client.get("/api/reviews.csv").status_code == 403
+
+
+def test_the_apps_upload_route_needs_the_admin_cookie(app):
+    files = {"files": ("政策.md", "第一条 企业可获得补贴。".encode(), "text/markdown")}
+    with httpx.Client(base_url=app.url, timeout=60) as anonymous:
+        refused = anonymous.post("/gradio_api/upload", files=files)
+        assert refused.status_code == 403 and "文档库" in refused.json()["error"]
+        assert anonymous.post("/api/admin/session", json={"token": "guess"}).status_code == 403
+    with httpx.Client(base_url=app.url, timeout=60) as admin:
+        assert admin.post("/api/admin/session", json={"token": TOKEN}).status_code == 200
+        assert admin.post("/gradio_api/upload", files=files).status_code == 200

@@ -12,6 +12,7 @@ from conftest import CHROMIUM, FLAGS, ROOT, AppServer, app_corpus
 pytestmark = pytest.mark.slow
 
 TOKEN = "e2e-admin-token"
+REVIEWER = "e2e-reviewer-口令"  # non-ASCII: tokens are compared as UTF-8 bytes
 QUESTION = "我们是小微企业，用电接入要自己出钱吗？"
 # A temporary file unless `make screenshot` asks for the README's picture (SCREENSHOT_DIR=docs).
 SCREENSHOT_DIR = os.environ.get("SCREENSHOT_DIR")
@@ -19,7 +20,9 @@ SCREENSHOT_DIR = os.environ.get("SCREENSHOT_DIR")
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    server = AppServer(app_corpus(tmp_path_factory.mktemp("e2e")), POLICY_QA_ADMIN_TOKEN=TOKEN).wait()
+    server = AppServer(
+        app_corpus(tmp_path_factory.mktemp("e2e")), POLICY_QA_ADMIN_TOKEN=TOKEN, POLICY_QA_REVIEWER_TOKEN=f"王解读={REVIEWER}"
+    ).wait()
     yield server
     server.stop()
 
@@ -69,12 +72,20 @@ def test_ask_read_sources_and_review(page, app, tmp_path):
     page.get_by_text("审核回答（政策解读员）").click()
     page.locator("#review-verdict").get_by_text("正确").click()
     page.locator("#review-submit").click()
+    expect(page.locator("#review-status")).to_contain_text("reviewer token", timeout=20_000)  # no token: refused
+    page.locator("#reviewer-token input").fill(REVIEWER)
+    page.locator("#review-submit").click()
     expect(page.locator("#review-status")).to_contain_text("已记录", timeout=20_000)
+    expect(page.locator("#review-status")).to_contain_text("王解读")
 
     page.get_by_role("tab", name="解读审核").click()
+    expect(page.locator("#review-list-status")).to_contain_text("输入解读员口令", timeout=20_000)
+    page.locator("#review-token input").fill(REVIEWER)
+    page.locator("#review-refresh").click()
     table = page.locator("#review-table")
     expect(table).to_contain_text(QUESTION, timeout=20_000)
     expect(table).to_contain_text("正确")
+    expect(table).to_contain_text("王解读")
 
     # Asked again, the interpreter-checked answer comes first.
     page.get_by_role("tab", name="政策问答").click()
@@ -99,6 +110,8 @@ def test_upload_a_document_to_the_library(page, tmp_path):
     page.get_by_role("tab", name="文档库").click()
     expect(page.locator("#doc-table")).to_contain_text("失业保险条例", timeout=20_000)
     page.locator("#admin-token input").fill(TOKEN)
+    page.locator("#admin-unlock").click()
+    expect(page.locator("#library-status")).to_contain_text("口令正确", timeout=20_000)
     page.locator("#upload-files input[type=file]").set_input_files(str(notice))
     expect(page.locator("#upload-files")).to_contain_text("猕猴桃加工补助通知", timeout=20_000)  # name and suffix sit in two cells
     page.locator("#upload-button").click()

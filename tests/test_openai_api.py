@@ -21,6 +21,7 @@ KEY = "sk-guangyuan-integrator-1"
 LIMITED_KEY = "sk-limited"
 CHINESE_KEY = "广元-接入密钥"  # keys are compared as UTF-8 bytes, so a non-ASCII key works from raw headers
 QUESTION = "电子保函的费率最高是多少？"
+REVIEWER = "reviewer-9d2f"
 QUOTE = "保持保函费率不高于2.8‰"
 
 
@@ -32,6 +33,7 @@ def app(tmp_path_factory, llm):
         POLICY_QA_LLM_BASE_URL=llm.base_url,
         POLICY_QA_LLM_TIMEOUT="20",
         POLICY_QA_API_KEYS=f"{KEY},{LIMITED_KEY}:3,{CHINESE_KEY}",
+        POLICY_QA_REVIEWER_TOKEN=REVIEWER,
     ).wait()
     yield server
     server.stop()
@@ -159,7 +161,9 @@ def test_a_model_failing_midway_is_withdrawn_and_the_clauses_follow(client, llm)
 def test_a_verified_answer_comes_first_with_its_own_sources(app, client):
     with httpx.Client(base_url=app.url, timeout=60) as api:
         answer = api.post("/api/ask", json={"question": "保函费率最高多少？", "mode": "extractive"}).json()
-        assert api.post("/api/feedback", json={"answer": answer, "verdict": "正确"}).status_code == 200
+        assert (
+            api.post("/api/feedback", json={"answer": answer, "verdict": "正确"}, headers={"X-Reviewer-Token": REVIEWER}).status_code == 200
+        )
     completion = client.chat.completions.create(model="policy-qa-extractive", messages=[{"role": "user", "content": "保函费率最高多少？"}])
     message = completion.choices[0].message
     assert message.content.startswith("✅ 经政策解读员核对的回答")

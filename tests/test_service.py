@@ -4,6 +4,7 @@ streaming, one error root, and enrichment handed to ingest. A small real index (
 import json
 
 import pytest
+from pydantic import SecretStr
 
 from assistant.answering.answer import AssistantError
 from assistant.documents.loaders import LoadError
@@ -20,9 +21,13 @@ from fake_llm import FakeChatServer, Reply
 WHICH_POLICIES = "我们是一家做猕猴桃加工的小微企业，在苍溪县，想贷款扩大生产，有哪些政策可以用？"
 
 
+REVIEWER = "审核-口令-1"
+
+
 @pytest.fixture(scope="module")
 def service(tmp_path_factory) -> Service:
-    return Service(app_corpus(tmp_path_factory.mktemp("service")))
+    settings = app_corpus(tmp_path_factory.mktemp("service"))
+    return Service(settings.model_copy(update={"reviewer_token": SecretStr(f"李解读={REVIEWER},赵解读=second-token")}))
 
 
 def test_a_which_policies_question_is_answered_by_matching(service):
@@ -45,10 +50,34 @@ def test_an_ordinary_question_is_answered_from_the_clauses(service):
 def test_a_verified_answer_comes_first(service):
     question = "失业保险金领取期限最长是多久？"
     answer = service.ask(question, mode="extractive")
-    review = service.feedback(answer.model_dump(mode="json"), "正确", comment="核对无误")
+    review = service.feedback(answer.model_dump(mode="json"), "正确", REVIEWER, comment="核对无误")
+    assert review.reviewer == "李解读"
     events = list(service.stream(question, mode="extractive"))
     assert [e.kind for e in events][0] == "verified" and events[0].verified.id == review.id
-    assert events[-1].answer.verified_answer.id == review.id
+    assert events[-1].answer.verified_answer.id == review.id and events[0].verified.reviewer == "李解读"
+
+
+def test_only_interpreters_verify_and_read_reviews(service):
+    """An anonymous 正确 must never turn an answer into one 'checked by an interpreter'."""
+    question = "失业保险费由谁缴纳？"
+    answer = service.ask(question, mode="extractive").model_dump(mode="json")
+    for token in (None, "", "guess", REVIEWER + " ", REVIEWER.encode().decode("latin-1") + "x"):
+        with pytest.raises(Forbidden, match="reviewer token"):
+            service.feedback(answer, "正确", token)
+        with pytest.raises(Forbidden, match="reviewer token"):
+            service.review_list(token)
+    assert service.reviews.verified(question) is None
+    # The token as an HTTP header carries it: its UTF-8 bytes, decoded as Latin-1.
+    as_header = REVIEWER.encode().decode("latin-1")
+    assert service.feedback(answer, "正确", as_header).reviewer == "李解读"
+    assert service.feedback(answer, "有误", "second-token").reviewer == "赵解读"
+    assert [r.reviewer for r in service.review_list("second-token")][:2] == ["赵解读", "李解读"]
+
+
+def test_without_reviewer_tokens_reviewing_is_disabled(tmp_path):
+    service = Service(make_settings(tmp_path / "index"))
+    with pytest.raises(Forbidden, match="POLICY_QA_REVIEWER_TOKEN"):
+        service.review_list("anything")
 
 
 def test_bad_requests_raise_before_anything_is_streamed(service):

@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 DATE = r"^\d{4}-\d{2}-\d{2}$"
 # The most files one upload request may carry; with POLICY_QA_MAX_UPLOAD_MB it bounds the request body.
 MAX_FILES = 20
+ADMIN_COOKIE = "policy_qa_admin"
 Question = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 
 
@@ -80,6 +81,10 @@ class FeedbackRequest(BaseModel):
     verdict: Verdict
     correction: str = Field("", max_length=5000)
     comment: str = Field("", max_length=5000)
+
+
+class AdminSessionRequest(BaseModel):
+    token: str = Field(max_length=1000)
 
 
 class MatchRequest(BaseModel):
@@ -120,7 +125,14 @@ def create_api(service: Service) -> FastAPI:
 
     @api.middleware("http")
     async def guard_library(request: Request, call_next):
-        """Token and size are checked before FastAPI reads an upload's body, so nobody fills the disk."""
+        """Token and size are checked before FastAPI reads an upload's body, so nobody fills the disk. Gradio's
+        own upload route (the app's file box) needs the admin cookie that `/api/admin/session` gives."""
+        path = request.url.path
+        if request.method == "POST" and path.rstrip("/").endswith("/upload") and not path.startswith(("/api/", "/v1/")):
+            try:
+                service.check_admin_session(request.cookies.get(ADMIN_COOKIE))
+            except Forbidden as error:
+                return JSONResponse({"error": str(error)}, status_code=403)
         if request.url.path.startswith("/api/documents") and request.method in ("POST", "DELETE"):
             try:
                 service.check_admin(request.headers.get("x-admin-token"))
@@ -201,22 +213,36 @@ def create_api(service: Service) -> FastAPI:
         report = service.delete(doc_id, x_admin_token)
         return {"deleted": doc_id, "build_id": report.build_id, "chunks": report.chunks}
 
+    @api.post("/api/admin/session")
+    def admin_session(request: AdminSessionRequest) -> JSONResponse:
+        """Trade the admin token for a cookie, so that the app's file box may upload (Gradio's upload route)."""
+        response = JSONResponse({"ok": True})
+        response.set_cookie(ADMIN_COOKIE, service.admin_session(request.token), httponly=True, samesite="strict")
+        return response
+
     @api.post("/api/feedback", response_model=Review)
-    def feedback(request: FeedbackRequest) -> Review:
-        return service.feedback(request.answer.model_dump(mode="json"), request.verdict, request.correction, request.comment)
+    def feedback(request: FeedbackRequest, x_reviewer_token: Annotated[str | None, Header()] = None) -> Review:
+        answer = request.answer.model_dump(mode="json")
+        return service.feedback(answer, request.verdict, x_reviewer_token, request.correction, request.comment)
 
     @api.get("/api/reviews", response_model=list[Review])
     def reviews(
-        verdict: Verdict | None = None, since: str | None = Query(None, pattern=DATE), until: str | None = Query(None, pattern=DATE)
+        verdict: Verdict | None = None,
+        since: str | None = Query(None, pattern=DATE),
+        until: str | None = Query(None, pattern=DATE),
+        x_reviewer_token: Annotated[str | None, Header()] = None,
     ) -> list[Review]:
-        return service.review_list(verdict, since, until)
+        return service.review_list(x_reviewer_token, verdict, since, until)
 
     @api.get("/api/reviews.csv", response_class=PlainTextResponse)
     def reviews_csv(
-        verdict: Verdict | None = None, since: str | None = Query(None, pattern=DATE), until: str | None = Query(None, pattern=DATE)
+        verdict: Verdict | None = None,
+        since: str | None = Query(None, pattern=DATE),
+        until: str | None = Query(None, pattern=DATE),
+        x_reviewer_token: Annotated[str | None, Header()] = None,
     ) -> PlainTextResponse:
         return PlainTextResponse(
-            to_csv(service.review_list(verdict, since, until)),
+            to_csv(service.review_list(x_reviewer_token, verdict, since, until)),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": 'attachment; filename="reviews.csv"'},
         )

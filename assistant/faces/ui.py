@@ -69,7 +69,7 @@ def answer_markdown(answer: AskResponse, llm_configured: bool) -> str:
 
 
 def verified_markdown(review: Review) -> str:
-    when = review.created[:10]
+    when = (escape(review.reviewer) + "，" if review.reviewer else "") + review.created[:10]
     text = escape(review.answer).replace("\n", "  \n")
     sources = "；".join(
         f"[{escape(str(c.get('n')))}]《{escape(str(c.get('doc_title') or ''))}》{escape(str(c.get('section') or ''))}"
@@ -142,6 +142,7 @@ def chat_tab(service: Service, form: "ProfileForm") -> None:
         verdict = gr.Radio(list(VERDICTS), label="结论", elem_id="review-verdict")
         correction = gr.Textbox(label="更正（可选）", lines=2)
         comment = gr.Textbox(label="备注（可选）", lines=1)
+        reviewer_token = gr.Textbox(label="解读员口令", type="password", elem_id="reviewer-token")
         submit = gr.Button("提交审核", elem_id="review-submit")
         review_status = gr.Markdown(elem_id="review-status")
 
@@ -199,18 +200,18 @@ def chat_tab(service: Service, form: "ProfileForm") -> None:
         lambda: ([], [], [], [], gr.update(choices=[], value=None), ""), None, [chatbot, history, answers, citations, target, source_view]
     )
 
-    def record(index, verdict_value, correction_text, comment_text, given):
+    def record(index, verdict_value, correction_text, comment_text, token_value, given):
         if index is None or not given:
             return "请先提问，再审核回答。"
         if verdict_value not in VERDICTS:
             return "请选择“正确”或“有误”。"
         try:
-            review = service.feedback(given[index], verdict_value, correction_text or "", comment_text or "")
+            review = service.feedback(given[index], verdict_value, token_value, correction_text or "", comment_text or "")
         except PolicyQAError as error:
             return problem(error)
-        return f"已记录：第 {index + 1} 条回答标记为 **{review.verdict}**（审核编号 {review.id}）。"
+        return f"已记录：第 {index + 1} 条回答标记为 **{review.verdict}**（审核编号 {review.id}，{escape(review.reviewer)}）。"
 
-    submit.click(record, [target, verdict, correction, comment, answers], review_status)
+    submit.click(record, [target, verdict, correction, comment, reviewer_token, answers], review_status)
 
 
 def safe_documents(service: Service) -> list:
@@ -246,33 +247,58 @@ def source_html(service: Service, item: dict) -> str:
 
 
 def review_panel(service: Service):
+    if not service.reviewing_enabled:
+        gr.Markdown("⚠️ 解读审核已停用：设置环境变量 POLICY_QA_REVIEWER_TOKEN 并重启后启用。", elem_id="review-disabled")
     with gr.Row():
+        token = gr.Textbox(label="解读员口令", type="password", elem_id="review-token")
         verdict = gr.Dropdown(["全部", *VERDICTS], value="全部", label="结论")
         since = gr.Textbox(label="起始日期", placeholder="YYYY-MM-DD")
         until = gr.Textbox(label="截止日期", placeholder="YYYY-MM-DD")
         refresh = gr.Button("刷新", elem_id="review-refresh")
+    status = gr.Markdown(elem_id="review-list-status")
     table = gr.Dataframe(
-        headers=["编号", "时间", "结论", "问题", "回答", "更正", "备注", "模式"], wrap=True, interactive=False, elem_id="review-table"
+        headers=["编号", "时间", "结论", "解读员", "问题", "回答", "更正", "备注", "模式"],
+        wrap=True,
+        interactive=False,
+        elem_id="review-table",
     )
     export = gr.Button("导出 CSV")
     download = gr.File(label="CSV 文件", interactive=False)
 
-    def rows(verdict_value, since_value, until_value):
-        chosen = service.review_list(None if verdict_value == "全部" else verdict_value, since_value or None, until_value or None)
-        return [[r.id, r.created.replace("T", " ")[:19], r.verdict, r.question, r.answer, r.correction, r.comment, r.mode] for r in chosen]
+    def chosen(token_value, verdict_value, since_value, until_value) -> list[Review]:
+        return service.review_list(
+            token_value, None if verdict_value == "全部" else verdict_value, since_value or None, until_value or None
+        )
 
-    def export_csv(verdict_value, since_value, until_value):
-        chosen = service.review_list(None if verdict_value == "全部" else verdict_value, since_value or None, until_value or None)
+    def rows(token_value, verdict_value, since_value, until_value):
+        if not token_value:
+            return [], "输入解读员口令后查看审核记录。"
+        try:
+            reviews = chosen(token_value, verdict_value, since_value, until_value)
+        except PolicyQAError as error:
+            return [], problem(error)
+        table_rows = [
+            [r.id, r.created.replace("T", " ")[:19], r.verdict, r.reviewer, r.question, r.answer, r.correction, r.comment, r.mode]
+            for r in reviews
+        ]
+        return table_rows, f"共 {len(reviews)} 条审核记录。"
+
+    def export_csv(token_value, verdict_value, since_value, until_value):
+        try:
+            reviews = chosen(token_value, verdict_value, since_value, until_value)
+        except PolicyQAError as error:
+            gr.Warning(str(error))
+            return None
         path = Path(tempfile.mkdtemp()) / "reviews.csv"
-        path.write_text(to_csv(chosen), encoding="utf-8")
+        path.write_text(to_csv(reviews), encoding="utf-8")
         return str(path)
 
-    filters = [verdict, since, until]
-    refresh.click(rows, filters, table)
-    for control in filters:
-        control.change(rows, filters, table)
+    filters = [token, verdict, since, until]
+    refresh.click(rows, filters, [table, status])
+    for control in filters[1:]:
+        control.change(rows, filters, [table, status])
     export.click(export_csv, filters, download)
-    return rows, filters, table
+    return rows, filters, [table, status]
 
 
 def library_panel(service: Service):
@@ -280,7 +306,9 @@ def library_panel(service: Service):
         gr.Markdown("⚠️ 上传和删除已停用：设置环境变量 POLICY_QA_ADMIN_TOKEN 并重启后启用。", elem_id="admin-disabled")
     docs = gr.Dataframe(headers=["文件", "标题", "文号", "日期", "发文机关", "片段数"], wrap=True, interactive=False, elem_id="doc-table")
     enabled = service.admin_enabled
-    token = gr.Textbox(label="管理口令", type="password", interactive=enabled, elem_id="admin-token")
+    with gr.Row():
+        token = gr.Textbox(label="管理口令", type="password", interactive=enabled, elem_id="admin-token", scale=4)
+        unlock = gr.Button("验证口令", interactive=enabled, elem_id="admin-unlock", scale=1)
     files = gr.File(
         label=f"上传文档（{', '.join(sorted(SUPPORTED))}，单个不超过 {service.settings.max_upload_mb:g} MB）",
         file_count="multiple",
@@ -322,12 +350,28 @@ def library_panel(service: Service):
         table, choices = listing()
         return table, choices, f"已删除：{escape(doc_id)}"
 
+    # In the browser: the token is traded for the cookie that lets the file box upload (Gradio's upload route is
+    # closed without it).
+    unlock.click(None, [token], [status], js=UNLOCK_JS)
     upload.click(add, [files, token], [docs, to_delete, results, status])
     delete.click(remove, [to_delete, token], [docs, to_delete, status])
     return listing, None, [docs, to_delete]
 
 
-STATUS_LABELS = {"added": "已新增", "changed": "已更新", "unchanged": "无变化", "failed": "失败", "rejected": "已拒绝"}
+UNLOCK_JS = """async (token) => {
+  const response = await fetch("/api/admin/session", {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify({token})});
+  const body = await response.json().catch(() => ({}));
+  return response.ok ? "口令正确：现在可以选择文件上传。" : "⚠️ " + (body.error || "口令错误");
+}"""
+
+STATUS_LABELS = {
+    "added": "已新增",
+    "changed": "已更新",
+    "unchanged": "无变化",
+    "failed": "失败",
+    "duplicate": "重复",
+    "rejected": "已拒绝",
+}
 
 
 YES_NO = ["未知", "是", "否"]

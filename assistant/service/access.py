@@ -1,4 +1,5 @@
-"""Integrators' access to the OpenAI-compatible routes: bearer keys and per-key rate limits.
+"""Who may do what: integrators' bearer keys and per-key rate limits on the OpenAI-compatible routes, the
+policy interpreters' reviewer tokens, and the one way every token is compared.
 
 Keys come from `POLICY_QA_API_KEYS` (`key` or `key:N`, comma-separated) and are compared in constant time on
 their UTF-8 bytes. Without keys the routes are open and each client address is limited instead. A limit is
@@ -23,7 +24,35 @@ MAX_TRACKED = 10_000
 
 
 class KeyConfigError(PolicyQAError):
-    """POLICY_QA_API_KEYS is malformed; the message says which entry."""
+    """POLICY_QA_API_KEYS or POLICY_QA_REVIEWER_TOKEN is malformed; the message says which entry."""
+
+
+def token_matches(offered: str | None, expected: bytes) -> bool:
+    """Constant-time comparison on UTF-8 bytes. A token typed into the app arrives as text; one sent in an HTTP
+    header arrives as its bytes decoded as Latin-1, so those bytes are compared too."""
+    if not offered:
+        return False
+    candidates = [offered.encode("utf-8")]
+    try:
+        candidates.append(offered.encode("latin-1"))
+    except UnicodeEncodeError:
+        pass
+    # Both comparisons always run: the time taken does not tell which form came close.
+    return any([secrets.compare_digest(candidate, expected) for candidate in candidates])
+
+
+def parse_reviewers(value: str) -> list[tuple[str, bytes]]:
+    """`POLICY_QA_REVIEWER_TOKEN`: one token, or `name=token` entries separated by commas, so that a verified
+    answer records which interpreter checked it."""
+    reviewers = []
+    for n, entry in enumerate((e.strip() for e in value.split(",")), start=1):
+        if not entry:
+            continue
+        name, _, token = entry.partition("=") if "=" in entry else ("政策解读员", "", entry)
+        if not token.strip() or not name.strip():
+            raise KeyConfigError(f"POLICY_QA_REVIEWER_TOKEN entry {n}: write a token, or name=token")
+        reviewers.append((name.strip(), token.strip().encode()))
+    return reviewers
 
 
 @dataclass(frozen=True)
@@ -80,10 +109,8 @@ class IntegratorAccess:
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("missing API key: send the header 'Authorization: Bearer <key>' with a key from POLICY_QA_API_KEYS")
-        # HTTP servers hand header bytes over decoded as Latin-1: encoding back recovers the bytes sent.
-        offered = token.strip().encode("latin-1", errors="replace")
         # Every key is compared, so the time taken does not tell which one came close.
-        matches = [key for key in self.keys if secrets.compare_digest(offered, key.secret)]
+        matches = [key for key in self.keys if token_matches(token.strip(), key.secret)]
         if not matches:
             raise Unauthorized("invalid API key: ask the operator of this server for a key")
         return matches[0]

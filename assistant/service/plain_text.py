@@ -21,5 +21,6 @@ def verified_text(review) -> str:
     """An interpreter-verified answer (a `Review`) with its own sources, and the heading of the new answer after it."""
     if review is None:
         return ""
-    head = f"✅ 经政策解读员核对的回答（{review.created[:10]}）：\n{review.answer}"
+    who = f"{review.reviewer}，" if review.reviewer else ""
+    head = f"✅ 经政策解读员核对的回答（{who}{review.created[:10]}）：\n{review.answer}"
     return head + sources_text(review.citations) + "\n\n本次检索生成的回答：\n"

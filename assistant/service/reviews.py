@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS reviews (
     mode TEXT NOT NULL,
     answer TEXT NOT NULL,
     citations TEXT NOT NULL,
-    settings TEXT NOT NULL
+    settings TEXT NOT NULL,
+    reviewer TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS reviews_normalised ON reviews (normalised, verdict);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -60,6 +61,7 @@ class Review(BaseModel):
     answer: str
     citations: list[dict]
     settings: dict
+    reviewer: str = ""  # the interpreter whose token recorded the verdict
 
 
 def normalise_question(question: str) -> str:
@@ -75,6 +77,9 @@ class ReviewStore:
         self._lock = threading.Lock()
         with self._lock, self._db:
             self._db.executescript(SCHEMA)
+            columns = {row["name"] for row in self._db.execute("PRAGMA table_info(reviews)")}
+            if "reviewer" not in columns:  # a database written before verdicts recorded their interpreter
+                self._db.execute("ALTER TABLE reviews ADD COLUMN reviewer TEXT NOT NULL DEFAULT ''")
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('secret', ?)", (secrets.token_hex(32),))
             self._secret = self._db.execute("SELECT value FROM meta WHERE key = 'secret'").fetchone()[0].encode()
 
@@ -88,7 +93,9 @@ class ReviewStore:
     def is_genuine(self, answer: dict) -> bool:
         return hmac.compare_digest(str(answer.get("answer_id", "")), self.sign(answer))
 
-    def record(self, answer: dict, verdict: Verdict, correction: str = "", comment: str = "", settings: dict | None = None) -> Review:
+    def record(
+        self, answer: dict, verdict: Verdict, correction: str = "", comment: str = "", settings: dict | None = None, reviewer: str = ""
+    ) -> Review:
         """Store a verdict on an answer (the `policy-qa ask --json` object)."""
         if verdict not in VERDICTS:
             raise ReviewError(f"verdict must be 正确 or 有误, not {verdict!r}")
@@ -109,11 +116,12 @@ class ReviewStore:
             answer["answer"],
             json.dumps(answer.get("citations", []), ensure_ascii=False),
             json.dumps(settings or {}, ensure_ascii=False),
+            reviewer,
         )
         with self._lock, self._db:
             cursor = self._db.execute(
-                "INSERT INTO reviews (created, question, normalised, verdict, correction, comment, mode, answer, citations, settings)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO reviews (created, question, normalised, verdict, correction, comment, mode, answer, citations, settings, reviewer)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 row,
             )
         return self.get(cursor.lastrowid)
@@ -157,7 +165,7 @@ def to_review(row: sqlite3.Row) -> Review:
     return Review(**data)
 
 
-CSV_COLUMNS = ["id", "created", "verdict", "question", "answer", "correction", "comment", "mode", "citations"]
+CSV_COLUMNS = ["id", "created", "verdict", "reviewer", "question", "answer", "correction", "comment", "mode", "citations"]
 
 
 def to_csv(reviews: list[Review]) -> str:
@@ -168,7 +176,7 @@ def to_csv(reviews: list[Review]) -> str:
     writer.writerow(CSV_COLUMNS)
     for r in reviews:
         sources = "；".join(f"[{c.get('n')}] {c.get('doc_title', '')} {c.get('section', '')}" for c in r.citations)
-        row = [r.id, r.created, r.verdict, r.question, r.answer, r.correction, r.comment, r.mode, sources]
+        row = [r.id, r.created, r.verdict, r.reviewer, r.question, r.answer, r.correction, r.comment, r.mode, sources]
         writer.writerow([spreadsheet_safe(cell) for cell in row])
     return out.getvalue()
 

@@ -7,6 +7,8 @@ The index is opened on first use and reopened when `policy-qa ingest` or an uplo
 a running server; requests already running finish on the build they started with (ingest keeps it one round).
 """
 
+import hashlib
+import hmac
 import secrets
 import threading
 import time
@@ -28,7 +30,7 @@ from assistant.matching.intent import infer_profile, is_matching_question, reply
 from assistant.matching.matcher import OWNERSHIP_NAMES, ItemIndex, MatchResult, Profile, match
 from assistant.retrieval.hybrid import MODES as SEARCH_MODES
 from assistant.retrieval.hybrid import SearchFilters, SearchHit, search
-from assistant.service.access import IntegratorAccess, parse_keys
+from assistant.service.access import IntegratorAccess, parse_keys, parse_reviewers, token_matches
 from assistant.service.library import FileResult, LibraryError, Upload, add_documents, remove_document
 from assistant.service.reviews import VERDICTS, Review, ReviewError, ReviewStore, Verdict, to_csv
 from assistant.settings import Settings
@@ -108,6 +110,8 @@ class Service:
         self._library_lock = threading.Lock()
         keys = settings.api_keys.get_secret_value() if settings.api_keys else ""
         self._integrators = IntegratorAccess(parse_keys(keys, settings.api_rate_limit), settings.api_rate_limit)
+        self._reviewers = parse_reviewers(settings.reviewer_token.get_secret_value() if settings.reviewer_token else "")
+        self._session_key = secrets.token_bytes(32)
 
     # --- the opened index ----------------------------------------------------------------------------
 
@@ -298,9 +302,33 @@ class Service:
     def check_admin(self, token: str | None) -> None:
         if not self.admin_enabled:
             raise Forbidden("uploading and deleting documents are disabled: set POLICY_QA_ADMIN_TOKEN to enable them")
-        expected = self.settings.admin_token.get_secret_value().encode()
-        if not token or not secrets.compare_digest(token.encode(), expected):
+        if not token_matches(token, self.settings.admin_token.get_secret_value().encode()):
             raise Forbidden("wrong or missing admin token")
+
+    def admin_session(self, token: str | None) -> str:
+        """A cookie value that stands for the admin token in this browser until the server restarts: Gradio's own
+        upload route (the 文档库 tab's file box) is closed to requests without it."""
+        self.check_admin(token)
+        return hmac.new(self._session_key, b"admin", hashlib.sha256).hexdigest()
+
+    def check_admin_session(self, cookie: str | None) -> None:
+        expected = hmac.new(self._session_key, b"admin", hashlib.sha256).hexdigest().encode()
+        if not self.admin_enabled or not token_matches(cookie, expected):
+            raise Forbidden("uploading needs the admin token: enter it in the 文档库 tab and press 验证口令 first")
+
+    @property
+    def reviewing_enabled(self) -> bool:
+        return bool(self._reviewers)
+
+    def check_reviewer(self, token: str | None) -> str:
+        """The interpreter the reviewer token belongs to; Forbidden without a valid one."""
+        if not self._reviewers:
+            raise Forbidden("reviewing is disabled: set POLICY_QA_REVIEWER_TOKEN to enable verdicts and the review list")
+        # Every token is compared, so the time taken does not tell which one came close.
+        names = [name for name, secret in self._reviewers if token_matches(token, secret)]
+        if not names:
+            raise Forbidden("wrong or missing reviewer token (the header X-Reviewer-Token, or 解读员口令 in the app)")
+        return names[0]
 
     def upload(self, uploads: list[Upload], token: str | None, progress: bool = False) -> tuple[list[FileResult], IngestReport | None]:
         self.check_admin(token)
@@ -318,7 +346,9 @@ class Service:
 
     # --- reviews -------------------------------------------------------------------------------------
 
-    def feedback(self, answer: dict, verdict: Verdict, correction: str = "", comment: str = "") -> Review:
+    def feedback(self, answer: dict, verdict: Verdict, token: str | None, correction: str = "", comment: str = "") -> Review:
+        """An interpreter's verdict on an answer this server gave; needs a reviewer token, and records whose."""
+        reviewer = self.check_reviewer(token)
         settings = {
             "llm_model": self.settings.llm_model if answer.get("mode") == "llm" else None,
             "embedding": f"{self.settings.embedding_provider}:{self.settings.embedding_model}",
@@ -326,9 +356,12 @@ class Service:
             "chunk_size": self.settings.chunk_size,
             "refusal_threshold": self.settings.refusal_threshold,
         }
-        return self.reviews.record(answer, verdict, correction, comment, settings)
+        return self.reviews.record(answer, verdict, correction, comment, settings, reviewer)
 
-    def review_list(self, verdict: Verdict | None = None, since: str | None = None, until: str | None = None) -> list[Review]:
+    def review_list(
+        self, token: str | None, verdict: Verdict | None = None, since: str | None = None, until: str | None = None
+    ) -> list[Review]:
+        self.check_reviewer(token)
         return self.reviews.list(verdict, since, until)
 
 
