@@ -1,6 +1,8 @@
 """Checking a generated answer's markers against real passages of the Guangyuan plan."""
 
-from assistant.answering.citations import normalise_markers, verify
+import pytest
+
+from assistant.answering.citations import normalise_markers, unsupported_figures, verify
 from conftest import PLAN
 
 BOND = f"{PLAN}#0005"  # （五）降低招投标交易成本: the 2.8‰ guarantee rate
@@ -26,9 +28,28 @@ def test_a_heading_is_never_the_quote(kb):
 
 def test_figures_from_the_passage_header_are_sourced(kb):
     checked = verify("根据广营商办〔2025〕1号，保函费率不高于2.8‰[1]。另补贴300万元。", [kb.chunks[BOND]])
-    assert checked.unsupported == ["300"]
+    assert checked.unsupported == ["300万"]
 
 
 def test_document_numbers_in_brackets_are_not_markers(kb):
     checked = verify("依照国发[2019]6号，保函费率不高于2.8‰[1]。", [kb.chunks[BOND]])
     assert "国发[2019]6号" in checked.answer and checked.invalid_markers == []
+
+
+@pytest.mark.parametrize(
+    ("claim", "source"),
+    [
+        ("所有企业都可获得一千万元补贴", "所有企业都可获得1000万元补贴"),
+        ("单位按工资总额的百分之二缴纳", "城镇企业事业单位按照本单位工资总额的2%缴纳失业保险费。"),
+        ("最长领取24个月", "领取失业保险金的期限最长为二十四个月。"),
+        ("费率不高于2.8‰", "保函费率不高于千分之二点八"),
+        ("补贴1.5万元", "每户补贴15000元"),
+    ],
+)
+def test_figures_in_any_numerals_are_checked_by_value(claim, source):
+    assert unsupported_figures(claim, [source]) == []
+
+
+def test_a_figure_in_chinese_numerals_that_no_source_states_is_caught():
+    assert unsupported_figures("所有企业都可获得一千万元补贴，三年内有效", ["企业可获得100万元补贴，3年内有效"]) == ["一千万"]
+    assert unsupported_figures("按统一标准执行第一条", ["按标准执行"]) == []  # the 一 of 统一 is no figure

@@ -94,12 +94,15 @@ def test_ask_read_sources_and_review(page, app, tmp_path):
 
 
 def test_markup_in_a_question_is_shown_not_run(page):
-    ask(page, '<img src=x onerror="window.__xss=1">电子保函费率是多少？')
+    links = "[点此领取补贴](http://phish.example/a) ![图](http://phish.example/b.png) http://phish.example/c"
+    ask(page, f'<img src=x onerror="window.__xss=1">{links}电子保函费率是多少？')
     chat = page.locator("#chatbot")
     expect(chat).to_contain_text("2.8‰", timeout=60_000)
     expect(chat).to_contain_text('<img src=x onerror="window.__xss=1">')
+    expect(chat).to_contain_text(links)  # Markdown shown as written: no link, no image
     assert page.evaluate("window.__xss") is None
     assert page.locator("#chatbot img[src='x']").count() == 0
+    assert page.locator("#chatbot a[href*='phish'], #chatbot img[src*='phish']").count() == 0
 
 
 def test_upload_a_document_to_the_library(page, tmp_path):

@@ -145,9 +145,63 @@ def claim_before(answer: str, position: int) -> str:
     return prefix[boundary + 1 :].strip()
 
 
+# Figures as values, however they are written: 1000万元 and 一千万元, 20% and 百分之二十, 3年 and 三年, 2.8‰ and
+# 千分之二点八. A run of Chinese numerals counts as a figure only with a unit after it or 百分之/千分之 before it:
+# the 一 of 统一 or 一律 is no number.
+_CN_NUMERAL = "零〇一二两三四五六七八九十百千万亿点"
+_UNIT = r"(?:元|万元|亿元|万|亿|年|个月|月|日|天|个工作日|工作日|小时|周|人|名|户|家|倍|次|项|个|%|％|‰|千瓦|平方米|亩|公里|岁)"
+FIGURE = re.compile(
+    rf"(?:百分之|千分之)[{_CN_NUMERAL}\d.]+|[{_CN_NUMERAL}]*[一二两三四五六七八九十〇零][{_CN_NUMERAL}]*(?={_UNIT})"
+    rf"|(?<![\d.])\d+(?:\.\d+)?(?![.、．]\D|\d)\s*[万亿]?"
+)
+_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_POWERS = {"十": 10, "百": 100, "千": 1000}
+
+
+def chinese_number(text: str) -> float | None:
+    """一千二百万 → 12000000, 三十 → 30, 二点八 → 2.8; None if it is not a number."""
+    whole, _, decimals = text.partition("点")
+    total, section, digit = 0.0, 0.0, None
+    for char in whole:
+        if char in _DIGITS:
+            digit = _DIGITS[char]
+        elif char in _POWERS:
+            section += (1 if digit is None else digit) * _POWERS[char]
+            digit = None
+        elif char in "万亿":
+            total = (total + section + (digit or 0)) * (1e4 if char == "万" else 1e8)
+            section, digit = 0.0, None
+        else:
+            return None
+    value = total + section + (digit or 0)
+    if decimals:
+        if not all(c in _DIGITS for c in decimals):
+            return None
+        value += float("0." + "".join(str(_DIGITS[c]) for c in decimals))
+    return value
+
+
+def figure_values(text: str) -> list[tuple[str, float]]:
+    """Each figure of a text as written and as a value."""
+    found = []
+    for match in FIGURE.finditer(text):
+        written = match.group(0).strip()
+        body = written.removeprefix("百分之").removeprefix("千分之")
+        if re.fullmatch(r"\d+(?:\.\d+)?", body):
+            value = float(body)
+        elif re.fullmatch(r"\d+(?:\.\d+)?\s*[万亿]", body):
+            value = float(body[:-1]) * (1e4 if body.endswith("万") else 1e8)
+        else:
+            value = chinese_number(body)
+        if value is not None:
+            found.append((written, round(value, 6)))
+    return found
+
+
 def unsupported_figures(claim: str, sources: list[str]) -> list[str]:
-    source_figures = {figure for text in sources for figure in NUMBER.findall(text)}
-    return [figure for figure in NUMBER.findall(claim) if figure not in source_figures]
+    """The figures of a claim whose value no source states, in whatever numerals either is written."""
+    source_values = {value for text in sources for _, value in figure_values(text)}
+    return [written for written, value in figure_values(claim) if value not in source_values]
 
 
 @dataclass

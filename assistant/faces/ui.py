@@ -46,7 +46,18 @@ CSS = """
 """
 
 
+# Markdown's own punctuation, "$" (formulas) and ":" so that a bare http://… is not turned into a link.
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>:$])")
+
+
 def escape(text: str) -> str:
+    """Text from a user, a document or a model, made inert for the chat's Markdown and HTML: it shows as written,
+    and no link, image or markup of its own is ever rendered (only the app's own markup is)."""
+    return _MARKDOWN.sub(r"\\\1", html.escape(text, quote=False))
+
+
+def html_text(text: str) -> str:
+    """Text for the app's HTML blocks (source view, match cards), where Markdown is not rendered."""
     return html.escape(text, quote=False)
 
 
@@ -225,22 +236,26 @@ def source_html(service: Service, item: dict) -> str:
     try:
         view = service.source(Citation(**item))
     except PolicyQAError as error:
-        return f"<p>{problem(error)}</p>"
+        return f"<p>⚠️ {html_text(str(error))}</p>"
     doc = view.document
-    meta = " · ".join(escape(p) for p in ((doc.doc_number, doc.date, doc.authority, doc.level, doc.region) if doc else ()) if p)
+    meta = " · ".join(html_text(p) for p in ((doc.doc_number, doc.date, doc.authority, doc.level, doc.region) if doc else ()) if p)
     body = []
     for chunk in view.chunks:
         text = chunk.text
         if chunk.chunk_id == view.highlight_chunk and view.highlight_at >= 0:
             end = view.highlight_at + len(view.citation.quote)
             body.append(
-                escape(text[: view.highlight_at]) + "<mark>" + escape(text[view.highlight_at : end]) + "</mark>" + escape(text[end:])
+                html_text(text[: view.highlight_at])
+                + "<mark>"
+                + html_text(text[view.highlight_at : end])
+                + "</mark>"
+                + html_text(text[end:])
             )
         else:
-            body.append(escape(text))
-    where = " · ".join(escape(p) for p in (view.citation.section, page_label(view.citation.page)) if p)
+            body.append(html_text(text))
+    where = " · ".join(html_text(p) for p in (view.citation.section, page_label(view.citation.page)) if p)
     return (
-        f'<div class="source-view"><h3>《{escape(view.citation.doc_title)}》</h3>'
+        f'<div class="source-view"><h3>《{html_text(view.citation.doc_title)}》</h3>'
         f'<p class="meta">{meta}</p><p class="meta">{where}</p>'
         f'<div class="section-text">{"<br><br>".join(body)}</div></div>'
     )
@@ -469,16 +484,16 @@ def match_html(result: MatchResult) -> str:
     head = f"<p>共有 <b>{result.total}</b> 项政策适用" + (f"，显示最相关的 {shown} 项。" if shown < result.total else "。") + "</p>"
     cards = []
     for m in result.items:
-        reasons = "".join(f"<li>✓ {escape(r)}</li>" for r in m.reasons)
-        doubts = "".join(f"<li>？{escape(u)}</li>" for u in m.uncertain)
+        reasons = "".join(f"<li>✓ {html_text(r)}</li>" for r in m.reasons)
+        doubts = "".join(f"<li>？{html_text(u)}</li>" for u in m.uncertain)
         contact = "、".join(m.departments["lead"]) or "—"
         cooperating = "、".join(m.departments["cooperating"])
         cards.append(
-            f'<div class="match-card"><h4>《{escape(m.doc_title)}》{escape(m.doc_number)}</h4>'
-            f'<p class="meta">{escape(m.section)} · 得分 {m.score}</p><ul>{reasons}{doubts}</ul>'
-            f"<p>政策类型：{escape('、'.join(m.benefit) or '—')}；牵头：{escape(contact)}"
-            + (f"；配合：{escape(cooperating)}" if cooperating else "")
-            + f'</p><details><summary>条款原文</summary><div class="section-text">{escape(m.text)}</div></details></div>'
+            f'<div class="match-card"><h4>《{html_text(m.doc_title)}》{html_text(m.doc_number)}</h4>'
+            f'<p class="meta">{html_text(m.section)} · 得分 {m.score}</p><ul>{reasons}{doubts}</ul>'
+            f"<p>政策类型：{html_text('、'.join(m.benefit) or '—')}；牵头：{html_text(contact)}"
+            + (f"；配合：{html_text(cooperating)}" if cooperating else "")
+            + f'</p><details><summary>条款原文</summary><div class="section-text">{html_text(m.text)}</div></details></div>'
         )
     return f'<div class="source-view">{head}{"".join(cards)}</div>'
 
@@ -512,7 +527,7 @@ def match_tab(service: Service, form: ProfileForm) -> None:
         try:
             result = service.match(ProfileForm.profile(*values), limit=None if everything else 20)
         except (PolicyQAError, ValueError) as error:
-            return f"<p>{problem(error)}</p>"
+            return f"<p>⚠️ {html_text(str(error))}</p>"
         return match_html(result)
 
     run.click(run_match, [show_all, *form.components], results)
