@@ -39,6 +39,7 @@ class Chunk(BaseModel):
     end: int
     text: str
     duty: str = ""  # the 责任单位 line of the measure this chunk belongs to
+    flagged: str = ""  # why a line of it reads as an instruction to the assistant ("" for policy text)
 
     @property
     def index_text(self) -> str:

@@ -23,6 +23,7 @@ from assistant.faces.openai_api import create_openai_api
 from assistant.faces.widget import add_widget_routes
 from assistant.service.service import (
     SEARCH_MODES,
+    Approval,
     AskResponse,
     Citation,
     DocumentRecord,
@@ -207,6 +208,11 @@ def create_api(service: Service) -> FastAPI:
         return UploadResponse(
             files=[result_json(r) for r in results], build_id=report.build_id if report else None, chunks=report.chunks if report else 0
         )
+
+    @api.post("/api/documents/{doc_id}/approve", response_model=Approval)
+    def approve(doc_id: str, x_admin_token: Annotated[str | None, Header()] = None) -> Approval:
+        """Let the passages of a document whose lines read as instructions be quoted (admin token)."""
+        return service.approve(doc_id, x_admin_token)
 
     @api.delete("/api/documents/{doc_id}")
     def delete(doc_id: str, x_admin_token: Annotated[str | None, Header()] = None) -> dict:

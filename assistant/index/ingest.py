@@ -20,7 +20,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from assistant.documents.approvals import APPROVALS_FILE
 from assistant.documents.chunking import Chunk, chunk_document
+from assistant.documents.instructions import PlantedLine, describe, planted_lines
 from assistant.documents.items import PolicyItem, extract_items
 from assistant.documents.loaders import LoadError, load_file
 from assistant.documents.questions import QUESTIONS_FOLDER, AttachedQuestion, questions_file, read_questions_file
@@ -48,7 +50,7 @@ if TYPE_CHECKING:
     import chromadb
 
 # Bump when loading, chunking or item extraction changes, so that unchanged files are read again.
-PIPELINE_VERSION = 6
+PIPELINE_VERSION = 7
 # A corpus of a few thousand chunks: a wider graph search costs little and keeps dense search near-exact.
 HNSW_CONFIGURATION = {"hnsw": {"space": "cosine", "ef_construction": 200, "ef_search": 200, "max_neighbors": 32}}
 
@@ -101,7 +103,7 @@ def scan_corpus(corpus_dir: Path) -> tuple[list[Path], list[FileReport]]:
     skipped: list[FileReport] = []
     for path in sorted(corpus_dir.rglob("*")):
         relative = path.relative_to(corpus_dir)
-        if relative.parts[0] == QUESTIONS_FOLDER or path.is_dir() and not path.is_symlink():
+        if relative.parts[0] == QUESTIONS_FOLDER or relative.as_posix() == APPROVALS_FILE or path.is_dir() and not path.is_symlink():
             continue
         reason = skip_reason(path, relative, root)
         if reason:
@@ -226,9 +228,11 @@ def plan_ingest(
             reason = f"{path.name}: unexpected error while reading ({error.__class__.__name__}: {error})"
             plan.report.files.append(_failure(reason, doc_id, old if reusable else None, old_parts, plan))
             continue
+        planted = planted_lines(document.text)
+        flag_chunks(chunks, planted)
         record = DocumentRecord(
             doc_id=doc_id, file=doc_id, sha256=sha, chunks=len(chunks), warnings=document.warnings, questions_sha256=questions_sha,
-            **document.meta(),
+            flagged_lines=len(planted), **document.meta(),
         )
         items = extract_items(document, doc_id, chunks)
         questions, problems = attached_questions(attached, doc_id, bool(questions_sha))
@@ -237,6 +241,8 @@ def plan_ingest(
         sections = {chunk.section for chunk in chunks}
         orphans = sum(1 for q in questions if q.section not in sections)
         warnings = [*document.warnings, *problems] + ([f"{orphans} attached questions name no section of the document"] if orphans else [])
+        if planted:
+            warnings.append(describe(planted))
         plan.keep(record, chunks, enrich(items) if enrich else items, [q for q in questions if q.section in sections])
         status = "changed" if old else "added"
         plan.report.files.append(FileReport(doc_id, status, len(chunks), "; ".join(warnings)))
@@ -262,6 +268,14 @@ def content_hashes(settings: Settings, files: list[Path], old_records: dict[str,
         if keeper != doc_id and indexed_with(doc_id, sha) and not indexed_with(keeper, sha):
             keepers[sha] = doc_id
     return hashes, keepers
+
+
+def flag_chunks(chunks: list[Chunk], planted: list[PlantedLine]) -> None:
+    """Mark each chunk that holds a planted line with why (search keeps such chunks out of answers)."""
+    for chunk in chunks:
+        reasons = [p.why for p in planted if p.start < chunk.end and chunk.start < p.end]
+        if reasons:
+            chunk.flagged = "; ".join(dict.fromkeys(reasons))
 
 
 def attached_questions(path: Path, doc_id: str, exists: bool) -> tuple[list[AttachedQuestion], list[str]]:

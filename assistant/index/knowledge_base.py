@@ -8,6 +8,7 @@ from functools import cached_property
 
 from langchain_core.embeddings import Embeddings
 
+from assistant.documents.approvals import approved
 from assistant.documents.chunking import Chunk
 from assistant.documents.items import PolicyItem
 from assistant.index.embeddings import make_provider
@@ -41,7 +42,17 @@ class KnowledgeBase:
                 "run `policy-qa ingest` to re-embed with the new model"
             )
         self.chunks: dict[str, Chunk] = {c.chunk_id: c for c in read_chunks(settings, manifest.build_id)}
-        self.items: list[PolicyItem] = read_items(settings, manifest.build_id)
+        # Chunks holding lines that read as instructions to the assistant, in documents no admin has approved:
+        # search never returns them, and the policy items they hold are not matched.
+        approvals = approved(settings.corpus_dir)
+        sha = {d.doc_id: d.sha256 for d in manifest.documents}
+        self.withheld = {c.chunk_id for c in self.chunks.values() if c.flagged and (c.doc_id, sha.get(c.doc_id)) not in approvals}
+        withheld_spans = [(c.doc_id, c.start, c.end) for c in self.chunks.values() if c.chunk_id in self.withheld]
+        self.items: list[PolicyItem] = [
+            item
+            for item in read_items(settings, manifest.build_id)
+            if not any(doc == item.doc_id and start < item.end and item.start < end for doc, start, end in withheld_spans)
+        ]
         self.lexical = LexicalIndex.load(build_dir(settings, manifest.build_id) / "bm25", Tokenizer(cache_dir=settings.index_dir))
         try:
             self.thesaurus = Thesaurus.load(settings.thesaurus)

@@ -43,6 +43,7 @@ class DocumentRecord(DocumentMeta):
     chunks: int
     warnings: list[str] = []
     questions_sha256: str = ""  # of its questions file (corpus/questions/…), "" when it has none
+    flagged_lines: int = 0  # lines that read as instructions to the assistant (documents/instructions.py)
 
 
 class Manifest(BaseModel):

@@ -108,7 +108,9 @@ def question_ranks(kb: KnowledgeBase, questions: list[tuple[str, float]], filter
     ranks: dict[str, int] = {}
     rank = 0
     for question_id, _ in questions:
-        chunks = [c for c in kb.passages_of(question_id) if c.chunk_id not in ranks and filters.matches(c)]
+        chunks = [
+            c for c in kb.passages_of(question_id) if c.chunk_id not in ranks and c.chunk_id not in kb.withheld and filters.matches(c)
+        ]
         if chunks:
             rank += 1
             ranks.update({c.chunk_id: rank for c in chunks})
@@ -133,6 +135,9 @@ def search(
     # Embedded once: the passages' and the attached questions' dense searches share it.
     vector = kb.embedder.embed_query(query) if mode in ("hybrid", "dense") else []
     dense = dense_candidates(kb, query, vector, n, filters, expansion) if mode in ("hybrid", "dense") else []
+    # Passages holding planted instructions are never found (until an admin approves their document).
+    lexical = [(cid, s) for cid, s in lexical if cid not in kb.withheld]
+    dense = [(cid, s) for cid, s in dense if cid not in kb.withheld]
     bm25_ranks = {cid: rank for rank, (cid, _) in enumerate(lexical, start=1)}
     dense_ranks = {cid: rank for rank, (cid, _) in enumerate(dense, start=1)}
     if mode == "hybrid":

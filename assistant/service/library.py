@@ -90,7 +90,7 @@ def add_documents(
                 message = f.message if f else "not ingested"
                 results.append(FileResult(name, f.status if f else "failed", message=message + "; the file was not added"))
             else:
-                results.append(FileResult(name, f.status, f.chunks))
+                results.append(FileResult(name, f.status, f.chunks, f.message))
     return refused + results, report
 
 

@@ -19,6 +19,7 @@ from typing import Literal
 
 from assistant.answering.answer import MODES, Answer, Assistant, AssistantError, Message, Mode, final_answer
 from assistant.answering.citations import Citation
+from assistant.documents.approvals import Approval, add_approval
 from assistant.documents.chunking import Chunk
 from assistant.documents.items import PolicyItem
 from assistant.documents.loaders import SUPPORTED
@@ -344,6 +345,20 @@ class Service:
             self.reload()
         return report
 
+    def approve(self, doc_id: str, token: str | None) -> Approval:
+        """An admin's approval of a document whose lines read as instructions: its passages may then be quoted.
+        It holds for the document's current content only; the running index follows at once."""
+        self.check_admin(token)
+        record = next((d for d in self.kb.documents if d.doc_id == doc_id), None)
+        if record is None:
+            raise NotFound(f"no document '{doc_id}' in the index; list them with GET /api/documents")
+        if not record.flagged_lines:
+            raise LibraryError(f"'{doc_id}' has no lines that read as instructions; there is nothing to approve")
+        with self._library_lock:
+            approval = add_approval(self.settings.corpus_dir, doc_id, record.sha256)
+            self.reload()
+        return approval
+
     # --- reviews -------------------------------------------------------------------------------------
 
     def feedback(self, answer: dict, verdict: Verdict, token: str | None, correction: str = "", comment: str = "") -> Review:
@@ -367,6 +382,7 @@ class Service:
 
 # What the faces need of the stages below, so that they import the service and nothing else.
 __all__ = [
+    "Approval",
     "MODES",
     "OWNERSHIP_NAMES",
     "SEARCH_MODES",
