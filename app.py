@@ -24,7 +24,7 @@ def create_app(settings: Settings) -> FastAPI:
     service = Service(settings)
     service.reload()  # open the index now, so that the first question is answered at once
     api = create_api(service)
-    ui = build_ui(service).queue(default_concurrency_limit=settings.concurrency_limit)
+    ui = build_ui(service).queue(default_concurrency_limit=settings.concurrency_limit, max_size=settings.queue_limit)
     return gr.mount_gradio_app(
         api,
         ui,

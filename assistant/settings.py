@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     port: int = 7860
     # Answers generated at once by the app; the API runs in its own thread pool beside them.
     concurrency_limit: int = Field(4, ge=1, le=64)
+    # Answering requests (API and app) worked on or waiting at once; beyond it the API answers 429 with
+    # Retry-After and the app says the queue is full.
+    queue_limit: int = Field(32, ge=1, le=10_000)
     # Interpreters' verdicts on answers.
     review_db: Path = Path("data/reviews.sqlite")
     # Uploading and deleting documents in the app and the API need this token; unset, both are disabled.

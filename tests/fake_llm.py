@@ -21,6 +21,7 @@ ReplyText = str | Callable[[dict], str]
 class Reply:
     text: ReplyText
     delay: float = 0.0  # seconds before the response starts
+    pace: float = 0.0  # seconds between streamed pieces
 
 
 @dataclass
@@ -54,6 +55,7 @@ class FakeChatServer:
         self.steps: list[Step] = [Reply("好的。")]
         self.requests: list[dict] = []
         self.headers: list[dict] = []
+        self.completed: list[bool] = []  # per streamed reply: sent to the end, or cut off by the client
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -67,6 +69,7 @@ class FakeChatServer:
         self.steps = list(steps)
         self.requests.clear()
         self.headers.clear()
+        self.completed.clear()
 
     def start(self) -> "FakeChatServer":
         self._thread.start()
@@ -99,7 +102,7 @@ class FakeChatServer:
                 try:
                     self.respond(step, body)
                 except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (timeout): nothing to do
+                    server.completed.append(False)  # the client gave up (timeout, or its own client left)
 
             def respond(self, step: Step, body: dict) -> None:
                 if isinstance(step, Status):
@@ -118,9 +121,11 @@ class FakeChatServer:
                     return
                 self.start_stream()
                 for start in range(0, len(text), 4):
+                    time.sleep(step.pace)
                     self.send_event(chunk(body, text[start : start + 4]))
                 self.send_event(chunk(body, "", finish="stop"))
                 self.wfile.write(b"data: [DONE]\n\n")
+                server.completed.append(True)
 
             def send_json(self, code: int, payload: dict, headers: dict | None = None) -> None:
                 data = json.dumps(payload, ensure_ascii=False).encode()

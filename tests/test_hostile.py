@@ -1,10 +1,13 @@
 """Hostile input, one test per defect: names and special files in the corpus, files built to cause unbounded
-work at ingest, duplicates. Each case is bounded, refused with a one-line reason, and loses no document."""
+work at ingest, duplicates, and malformed, oversized or abandoned requests to a real server. Each case is
+bounded, refused with a one-line reason (a 4xx for a request, never a 5xx), and loses no document."""
 
 import os
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import pytest
 
 from assistant.documents.chunking import chunk_document
@@ -14,7 +17,8 @@ from assistant.index.knowledge_base import KnowledgeBase
 from assistant.index.lexical import LexicalIndex, Tokenizer
 from assistant.retrieval.hybrid import search
 from assistant.service.library import Upload, check_upload
-from conftest import CORPUS, make_settings
+from conftest import CORPUS, AppServer, app_corpus, make_settings
+from fake_llm import Reply
 
 SMALL_LAW = "失业保险条例.md"
 
@@ -113,3 +117,80 @@ def test_an_upload_named_with_a_control_character_is_refused(tmp_path):
     path.write_text("第一条 正文。", encoding="utf-8")
     problem = check_upload(Upload(name="通知\r\nadded 伪造.md", path=path), make_settings(tmp_path / "index"))
     assert "control character" in problem
+
+
+# --- malformed and oversized requests, on a real server -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, llm):
+    app = AppServer(
+        app_corpus(tmp_path_factory.mktemp("hostile-api")),
+        POLICY_QA_LLM_BASE_URL=llm.base_url,
+        POLICY_QA_POLICY_REWRITE="false",
+        POLICY_QA_WRITE_QUESTIONS="false",
+        POLICY_QA_QUEUE_LIMIT="2",
+    ).wait()
+    yield app
+    app.stop()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        yield client
+
+
+def post_raw(client: httpx.Client, path: str, body: str) -> httpx.Response:
+    return client.post(path, content=body.encode("utf-8"), headers={"Content-Type": "application/json"})
+
+
+@pytest.mark.slow
+def test_every_text_field_is_bounded(client):
+    long_industry = client.post("/api/match", json={"profile": {"industry": "猕猴桃" * 33_334}})
+    assert long_industry.status_code == 422 and "profile.industry" in long_industry.json()["error"]
+    too_many_needs = client.post("/api/match", json={"profile": {"needs": ["贷款"] * 21}})
+    assert too_many_needs.status_code == 422 and "profile.needs" in too_many_needs.json()["error"]
+    many_ids = client.post("/api/search", json={"question": "电子保函", "doc_ids": ["a.md"] * 10_000})
+    assert many_ids.status_code == 422 and "doc_ids" in many_ids.json()["error"]
+    long_turn = client.post("/api/ask", json={"question": "那用水呢？", "history": [{"role": "user", "content": "问" * 20_001}]})
+    assert long_turn.status_code == 422 and "history" in long_turn.json()["error"]
+    many_turns = client.post("/api/ask", json={"question": "那用水呢？", "history": [{"role": "user", "content": "问"}] * 41})
+    assert many_turns.status_code == 422
+    huge = post_raw(client, "/api/ask", '{"question": "' + "问" * 400_000 + '"}')
+    assert huge.status_code == 413
+
+
+@pytest.mark.slow
+def test_nan_infinity_and_lone_surrogates_are_a_422(client):
+    nan = post_raw(client, "/api/search", '{"question": "电子保函", "k": NaN}')
+    assert nan.status_code == 422 and "NaN is not a JSON number" in nan.json()["error"]
+    infinity = post_raw(client, "/api/match", '{"profile": {"employees": Infinity}}')
+    assert infinity.status_code == 422 and "Infinity" in infinity.json()["error"]
+    surrogate = post_raw(client, "/api/ask", '{"question": "电子保函\\ud800费率"}')
+    assert surrogate.status_code == 422 and "surrogate" in surrogate.json()["error"]
+    assert client.get("/healthz").status_code == 200  # the server is still there, and so is the connection
+
+
+@pytest.mark.slow
+def test_a_full_queue_answers_429_with_retry_after(client, server, llm):
+    llm.script(Reply("保函费率不高于2.8‰。", delay=4))
+    with ThreadPoolExecutor(2) as pool:
+        slow = [pool.submit(client.post, "/api/ask", json={"question": "电子保函费率是多少？", "mode": "llm"}) for _ in range(2)]
+        time.sleep(1.5)  # both are now with the model
+        turned_away = httpx.post(f"{server.url}/api/ask", json={"question": "电子保函费率是多少？"}, timeout=30)
+        health = httpx.get(f"{server.url}/healthz", timeout=30)
+        assert [f.result().status_code for f in slow] == [200, 200]
+    assert turned_away.status_code == 429 and turned_away.headers["retry-after"] == "2"
+    assert health.status_code == 200  # answered beside the full queue
+
+
+@pytest.mark.slow
+def test_answering_stops_when_the_client_leaves(server, llm):
+    llm.script(Reply("保函费率不高于2.8‰，" * 40, pace=0.1))  # about 4 s of tokens
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{server.url}/api/ask", json={"question": "电子保函费率是多少？", "mode": "llm"}, timeout=1.5)
+    deadline = time.monotonic() + 20
+    while not llm.completed and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert llm.completed == [False]  # the server closed the model's stream instead of reading it to the end

@@ -244,17 +244,21 @@ class Assistant:
         )
 
     def _llm(self, question: str, standalone: str, hits: list[SearchHit], clock: _Clock) -> Iterator[AnswerEvent]:
-        from assistant.answering.llm import answer_chain, format_passages
+        from assistant.answering.llm import format_passages, stream_answer
 
         streamed: list[str] = []
         failure = None
+        pieces = stream_answer(self.model, standalone, format_passages([h.chunk for h in hits]))
         try:
-            for piece in answer_chain(self.model).stream({"question": standalone, "passages": format_passages([h.chunk for h in hits])}):
+            for piece in pieces:
                 if piece:
                     streamed.append(piece)
                     yield AnswerEvent("token", text=piece)
         except Exception as error:  # noqa: BLE001 — see _standalone
             failure = self._log_failure("answer", error)
+        finally:
+            # Closed at once when this stream is closed (the client left): the model's connection goes with it.
+            pieces.close()
         if failure is None and not "".join(streamed).strip():
             failure = "返回了空回答"
         if failure is not None:

@@ -5,6 +5,8 @@ Retries with backoff (connection errors, timeouts, 429, 5xx) are the openai clie
 `llm_max_retries`; what is left after them is turned into a short Chinese reason with the key redacted.
 """
 
+from collections.abc import Iterator
+
 import httpx
 import openai
 from langchain_core.language_models import BaseChatModel
@@ -80,9 +82,13 @@ def format_passages(chunks: list[Chunk]) -> str:
     return "\n\n".join(blocks)
 
 
-def answer_chain(model: BaseChatModel) -> Runnable:
-    """{"question", "passages"} → the answer text; `.stream()` yields it piece by piece."""
-    return ANSWER_PROMPT | model | StrOutputParser()
+def stream_answer(model: BaseChatModel, question: str, passages: str) -> Iterator[str]:
+    """The answer's text piece by piece: the prompt's messages straight into the model's own stream. (Closing the
+    stream of a LangChain sequence, prompt | model | parser, first reads the model's answer to its end; closing
+    this one closes the model's connection at once, which is what a client who has left needs.)"""
+    for chunk in model.stream(ANSWER_PROMPT.format_messages(question=question, passages=passages)):
+        if isinstance(chunk.content, str) and chunk.content:
+            yield chunk.content
 
 
 def rewrite_chain(model: BaseChatModel) -> Runnable:

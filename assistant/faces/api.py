@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import FastAPI, File, Header, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, Field, StringConstraints
 
-from assistant.errors import Forbidden, PolicyQAError
+from assistant.errors import PolicyQAError
+from assistant.faces.guard import ADMIN_COOKIE, MAX_FILES, RequestGuard
 from assistant.faces.openai_api import create_openai_api
 from assistant.faces.widget import add_widget_routes
 from assistant.service.service import (
@@ -46,24 +48,33 @@ log = logging.getLogger(__name__)
 
 DATE = r"^\d{4}-\d{2}-\d{2}$"
 # The most files one upload request may carry; with POLICY_QA_MAX_UPLOAD_MB it bounds the request body.
-MAX_FILES = 20
-ADMIN_COOKIE = "policy_qa_admin"
+MAX_DOC_IDS = 200
 Question = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+
+class Turn(BaseModel):
+    """One earlier turn of the conversation (the service reads at most the last 40, each cut to 2,000 characters)."""
+
+    role: Literal["user", "assistant"]
+    content: str = Field(max_length=20_000)
 
 
 class AskRequest(BaseModel):
     question: Question
-    history: list[Message] = Field(default_factory=list, max_length=40)
+    history: list[Turn] = Field(default_factory=list, max_length=40)
     mode: Mode = "auto"
+
+    def turns(self) -> list[Message]:
+        return [Message(role=t.role, content=t.content) for t in self.history]
 
 
 class SearchRequest(BaseModel):
     question: Question
     k: int = Field(5, ge=1, le=50)
     mode: Literal[SEARCH_MODES] = "hybrid"  # type: ignore[valid-type]
-    doc_ids: list[str] | None = None
-    level: str | None = None
-    region: str | None = None
+    doc_ids: list[Annotated[str, StringConstraints(max_length=1000)]] | None = Field(None, max_length=MAX_DOC_IDS)
+    level: str | None = Field(None, max_length=100)
+    region: str | None = Field(None, max_length=100)
 
 
 class AnsweredQuestion(BaseModel):
@@ -124,42 +135,36 @@ def create_api(service: Service) -> FastAPI:
     api.mount("/v1", create_openai_api(service))
     add_widget_routes(api)
 
-    @api.middleware("http")
-    async def guard_library(request: Request, call_next):
-        """Token and size are checked before FastAPI reads an upload's body, so nobody fills the disk. Gradio's
-        own upload route (the app's file box) needs the admin cookie that `/api/admin/session` gives."""
-        path = request.url.path
-        if request.method == "POST" and path.rstrip("/").endswith("/upload") and not path.startswith(("/api/", "/v1/")):
-            try:
-                service.check_admin_session(request.cookies.get(ADMIN_COOKIE))
-            except Forbidden as error:
-                return JSONResponse({"error": str(error)}, status_code=403)
-        if request.url.path.startswith("/api/documents") and request.method in ("POST", "DELETE"):
-            try:
-                service.check_admin(request.headers.get("x-admin-token"))
-            except Forbidden as error:
-                return JSONResponse({"error": str(error)}, status_code=403)
-            limit = service.settings.max_upload_mb * 1_000_000 * MAX_FILES + 1_000_000
-            if int(request.headers.get("content-length") or 0) > limit:
-                return JSONResponse({"error": f"the upload is over {limit / 1_000_000:g} MB; send fewer or smaller files"}, status_code=413)
-        return await call_next(request)
+    api.add_middleware(RequestGuard, service=service)
 
     @api.get("/healthz")
-    def healthz() -> dict:
+    async def healthz() -> dict:
+        """Answered on the event loop, never behind the answers in the thread pool."""
         health = service.health()
         body = {"status": health.status, "documents": health.documents, "chunks": health.chunks, "llm": health.llm}
         return body | ({"problem": health.problem} if health.problem else {})
 
     @api.post("/api/ask", response_model=AskResponse)
-    def ask(request: AskRequest) -> AskResponse:
-        return service.ask(request.question, request.history, request.mode)
+    async def ask(request: AskRequest, http: Request) -> AskResponse:
+        """Worked step by step in the thread pool; when the client has gone, the work stops after the current step
+        (a language model's answer is cut off between tokens)."""
+        events = await run_in_threadpool(service.stream, request.question, request.turns(), request.mode)
+        try:
+            while (event := await run_in_threadpool(next, events, None)) is not None:
+                if event.answer is not None:
+                    return event.answer
+                if await http.is_disconnected():
+                    return JSONResponse({"error": "the client closed the connection"}, status_code=499)
+            raise AssertionError("the service's stream always ends with an answer")
+        finally:
+            events.close()
 
     @api.post("/api/ask/stream", response_class=StreamingResponse)
     def ask_stream(request: AskRequest) -> StreamingResponse:
         """Server-sent events: `verified` (an interpreter-checked answer, if any), `token` … (`reset`), then `answer`."""
         # Errors such as LLM mode without a model, or no index, are raised here with their status, before streaming
         # starts: the first event comes only after retrieval. A later failure becomes an `error` event.
-        events = service.stream(request.question, request.history, request.mode)
+        events = service.stream(request.question, request.turns(), request.mode)
         first = next(events)
         return StreamingResponse(sse(itertools.chain([first], events)), media_type="text/event-stream")
 

@@ -10,9 +10,9 @@ address the enterprise and how well they serve its stated needs. Every applicabl
 
 import re
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from assistant.documents.items import PolicyItem, Tag
 from assistant.index.lexical import LexicalIndex, Tokenizer
@@ -54,16 +54,22 @@ SIZE_RULES: list[tuple[re.Pattern | None, tuple[Limits, Limits, Limits]]] = [
 ]
 
 
+# Bounds on a profile, whichever face it comes from: every field is short text or a finite figure.
+MAX_FIELD = 200
+MAX_NEEDS = 20
+
+
 class Profile(BaseModel):
     """An enterprise as it describes itself; a field left out is unknown."""
 
-    name: str | None = None
-    region: str | None = None  # county or district, e.g. 苍溪县
-    park: str | None = None  # e.g. 广元经济技术开发区
-    industry: str | None = None  # free text, e.g. 猕猴桃加工
-    employees: int | None = Field(None, ge=0)
-    annual_revenue_wan: float | None = Field(None, ge=0)
-    total_assets_wan: float | None = Field(None, ge=0)
+    model_config = ConfigDict(allow_inf_nan=False)
+    name: str | None = Field(None, max_length=MAX_FIELD)
+    region: str | None = Field(None, max_length=MAX_FIELD)  # county or district, e.g. 苍溪县
+    park: str | None = Field(None, max_length=MAX_FIELD)  # e.g. 广元经济技术开发区
+    industry: str | None = Field(None, max_length=MAX_FIELD)  # free text, e.g. 猕猴桃加工
+    employees: int | None = Field(None, ge=0, le=10_000_000)
+    annual_revenue_wan: float | None = Field(None, ge=0, le=1e12)
+    total_assets_wan: float | None = Field(None, ge=0, le=1e12)
     ownership: Ownership | None = None
     founded_year: int | None = Field(None, ge=1900, le=2100)
     is_high_tech: bool | None = None
@@ -71,7 +77,7 @@ class Profile(BaseModel):
     has_rnd: bool | None = None
     is_individual_business: bool | None = None
     declared_size: SizeClass | None = None  # what the enterprise says it is ("我们是小微企业"), when figures are missing
-    needs: list[str] = []
+    needs: list[Annotated[str, StringConstraints(max_length=MAX_FIELD)]] = Field(default_factory=list, max_length=MAX_NEEDS)
 
     def size(self) -> tuple[SizeClass | None, str]:
         """The size class and how it was found, in words; unknown when the known figures cannot decide it."""
