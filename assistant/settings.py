@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     chunk_size: int = Field(500, ge=100, le=4000)
     # A corpus file larger than this is not read (reported as failed): it bounds the work one file can cause.
     max_file_mb: float = Field(50.0, gt=0)
+    # Reading one file (in a worker process) may take this long; then it is reported as failed.
+    max_file_seconds: float = Field(120.0, gt=0)
     top_k: int = Field(5, ge=1, le=100)
     # The passages an answer is given: with a budget in characters, as many of the best as fit (0: top_k).
     context_chars: int = Field(0, ge=0, le=20000)

@@ -194,3 +194,17 @@ def test_answering_stops_when_the_client_leaves(server, llm):
     while not llm.completed and time.monotonic() < deadline:
         time.sleep(0.2)
     assert llm.completed == [False]  # the server closed the model's stream instead of reading it to the end
+
+
+def test_a_file_that_keeps_the_parser_busy_is_stopped_and_the_rest_is_indexed(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(CORPUS / SMALL_LAW, corpus / SMALL_LAW)
+    block = "<div><p>第一条 企业补贴。</p>" * 300 + "</div>" * 300  # within the nesting limit, but slow to parse
+    (corpus / "慢.html").write_text("<html><body>" + block * 130 + "</body></html>", encoding="utf-8")
+    settings = make_settings(tmp_path / "index", corpus, max_file_seconds=2)
+    started = time.monotonic()
+    files = {f.file: f for f in ingest(settings).files}
+    assert time.monotonic() - started < 60
+    assert files["慢.html"].status == "failed" and "POLICY_QA_MAX_FILE_SECONDS" in files["慢.html"].message
+    assert files[SMALL_LAW].status == "added"

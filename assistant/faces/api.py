@@ -12,12 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Literal
 
+import anyio.to_thread
 from fastapi import FastAPI, File, Header, Query, Request, UploadFile
-from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, Field, StringConstraints
+from starlette.concurrency import iterate_in_threadpool
 
 from assistant.errors import PolicyQAError
 from assistant.faces.guard import ADMIN_COOKIE, MAX_FILES, RequestGuard
@@ -136,6 +137,13 @@ def create_api(service: Service) -> FastAPI:
     add_widget_routes(api)
 
     api.add_middleware(RequestGuard, service=service)
+    # Answering is CPU work: on a 2-core machine, more threads at it only fight over the interpreter's lock, and
+    # the event loop (which answers /healthz) waits behind them. At most `concurrency_limit` work at once; the
+    # rest wait their turn here (and the guard bounds how many may wait).
+    workers = anyio.CapacityLimiter(service.settings.concurrency_limit)
+
+    async def work(function, *args):
+        return await anyio.to_thread.run_sync(function, *args, limiter=workers)
 
     @api.get("/healthz")
     async def healthz() -> dict:
@@ -148,9 +156,9 @@ def create_api(service: Service) -> FastAPI:
     async def ask(request: AskRequest, http: Request) -> AskResponse:
         """Worked step by step in the thread pool; when the client has gone, the work stops after the current step
         (a language model's answer is cut off between tokens)."""
-        events = await run_in_threadpool(service.stream, request.question, request.turns(), request.mode)
+        events = await work(service.stream, request.question, request.turns(), request.mode)
         try:
-            while (event := await run_in_threadpool(next, events, None)) is not None:
+            while (event := await work(next, events, None)) is not None:
                 if event.answer is not None:
                     return event.answer
                 if await http.is_disconnected():
@@ -160,18 +168,23 @@ def create_api(service: Service) -> FastAPI:
             events.close()
 
     @api.post("/api/ask/stream", response_class=StreamingResponse)
-    def ask_stream(request: AskRequest) -> StreamingResponse:
+    async def ask_stream(request: AskRequest) -> StreamingResponse:
         """Server-sent events: `verified` (an interpreter-checked answer, if any), `token` … (`reset`), then `answer`."""
         # Errors such as LLM mode without a model, or no index, are raised here with their status, before streaming
         # starts: the first event comes only after retrieval. A later failure becomes an `error` event.
-        events = service.stream(request.question, request.turns(), request.mode)
-        first = next(events)
-        return StreamingResponse(sse(itertools.chain([first], events)), media_type="text/event-stream")
+        events = await work(service.stream, request.question, request.turns(), request.mode)
+        first = await work(next, events)
+
+        async def pieces():
+            async for piece in iterate_in_threadpool(sse(itertools.chain([first], events))):
+                yield piece
+
+        return StreamingResponse(pieces(), media_type="text/event-stream")
 
     @api.post("/api/search")
-    def search(request: SearchRequest) -> dict:
+    async def search(request: SearchRequest) -> dict:
         filters = SearchFilters(doc_ids=request.doc_ids, level=request.level, region=request.region)
-        hits = service.search(request.question, request.k, request.mode, filters)
+        hits = await work(service.search, request.question, request.k, request.mode, filters)
         return {"question": request.question, "results": [hit.as_json() for hit in hits]}
 
     @api.post("/api/source", response_model=SourceResponse)
@@ -195,9 +208,9 @@ def create_api(service: Service) -> FastAPI:
         )
 
     @api.post("/api/match", response_model=MatchResult)
-    def match(request: MatchRequest) -> MatchResult:
+    async def match(request: MatchRequest) -> MatchResult:
         """The policy items that apply to an enterprise profile, ranked, with reasons and what to check."""
-        return service.match(request.profile, request.limit)
+        return await work(service.match, request.profile, request.limit)
 
     @api.get("/api/documents", response_model=list[DocumentRecord])
     def documents() -> list[DocumentRecord]:

@@ -24,7 +24,8 @@ from assistant.documents.approvals import APPROVALS_FILE
 from assistant.documents.chunking import Chunk, chunk_document
 from assistant.documents.instructions import PlantedLine, describe, planted_lines
 from assistant.documents.items import PolicyItem, extract_items
-from assistant.documents.loaders import LoadError, load_file
+from assistant.documents.loaders import LoadError
+from assistant.documents.loaders.isolated import IsolatedLoader
 from assistant.documents.questions import QUESTIONS_FOLDER, AttachedQuestion, questions_file, read_questions_file
 from assistant.index.embeddings import CachedEmbeddings, make_provider
 from assistant.index.lexical import LexicalIndex, Tokenizer
@@ -172,6 +173,18 @@ def plan_ingest(
     enrich: Enrich | None = None,
     write_questions: QuestionWriter | None = None,
 ) -> _Plan:
+    with IsolatedLoader(settings.max_file_seconds) as loader:
+        return read_corpus(settings, previous, model_name, loader, enrich, write_questions)
+
+
+def read_corpus(
+    settings: Settings,
+    previous: Manifest | None,
+    model_name: str,
+    loader: IsolatedLoader,
+    enrich: Enrich | None = None,
+    write_questions: QuestionWriter | None = None,
+) -> _Plan:
     """Load new and changed files, reuse the chunks of unchanged ones, note failures and removals."""
     reusable = previous is not None and (
         previous.embedding_model == model_name
@@ -217,7 +230,7 @@ def plan_ingest(
             plan.report.files.append(FileReport(doc_id, "unchanged", old.chunks))
             continue
         try:
-            document = load_file(path)
+            document = loader.load(path)
             chunks = chunk_document(document, doc_id, settings.chunk_size)
             if not chunks:
                 raise LoadError(f"{path.name}: no text to index")
