@@ -21,6 +21,8 @@ from conftest import CORPUS, AppServer, app_corpus, make_settings
 from fake_llm import Reply
 
 SMALL_LAW = "失业保险条例.md"
+ADMIN = "管理-口令-α"  # non-ASCII tokens work: they are compared as UTF-8 bytes
+REVIEWER = "解读-口令-β"
 
 
 @pytest.fixture(scope="module")
@@ -130,6 +132,8 @@ def server(tmp_path_factory, llm):
         POLICY_QA_POLICY_REWRITE="false",
         POLICY_QA_WRITE_QUESTIONS="false",
         POLICY_QA_QUEUE_LIMIT="2",
+        POLICY_QA_ADMIN_TOKEN=ADMIN,
+        POLICY_QA_REVIEWER_TOKEN=f"王解读={REVIEWER}",
     ).wait()
     yield app
     app.stop()
@@ -208,3 +212,22 @@ def test_a_file_that_keeps_the_parser_busy_is_stopped_and_the_rest_is_indexed(tm
     assert time.monotonic() - started < 60
     assert files["慢.html"].status == "failed" and "POLICY_QA_MAX_FILE_SECONDS" in files["慢.html"].message
     assert files[SMALL_LAW].status == "added"
+
+
+@pytest.mark.slow
+def test_only_an_interpreter_can_verify_an_answer(client):
+    answer = client.post("/api/ask", json={"question": "电子保函费率是多少？", "mode": "extractive"}).json()
+    for headers in ({}, {"X-Reviewer-Token": "guess"}, {"X-Reviewer-Token": ADMIN.encode()}):
+        assert client.post("/api/feedback", json={"answer": answer, "verdict": "正确"}, headers=headers).status_code == 403
+        assert client.get("/api/reviews", headers=headers).status_code == 403
+    assert "经政策解读员核对" not in client.post("/api/ask", json={"question": "电子保函费率是多少？"}).json()["answer"]
+    review = client.post("/api/feedback", json={"answer": answer, "verdict": "正确"}, headers={"X-Reviewer-Token": REVIEWER.encode()})
+    assert review.status_code == 200 and review.json()["reviewer"] == "王解读"
+
+
+@pytest.mark.slow
+def test_gradio_upload_route_and_a_non_ascii_admin_token(client):
+    files = {"files": ("政策.md", "第一条 企业可获得补贴。".encode(), "text/markdown")}
+    assert client.post("/gradio_api/upload", files=files).status_code == 403
+    upload = client.post("/api/documents", files=files, headers={"X-Admin-Token": ADMIN.encode()})
+    assert upload.status_code == 200 and upload.json()["files"][0]["status"] == "added"
