@@ -139,3 +139,25 @@ def test_a_which_policies_question_is_matched_and_the_profile_shown(page):
     results = page.locator("#match-results")
     expect(results).to_contain_text("项政策适用", timeout=30_000)
     expect(results).to_contain_text("牵头")
+
+
+def test_an_interpreter_records_a_changed_clause_and_the_next_answer_shows_it(page):
+    page.get_by_role("tab", name="解读审核").click()
+    page.locator("#review-token input").fill(REVIEWER)
+    page.locator("#amend-doc input").click()
+    page.get_by_role("option", name="失业保险条例.md").click()
+    page.locator("#amend-clause textarea").fill("第十七条")
+    page.locator("#amend-change textarea").fill("（演示）领取期限按新规定执行")
+    page.locator("#amend-title textarea").fill("某省失业保险实施办法")
+    page.locator("#amend-number textarea").fill("某政发〔2026〕1号")
+    page.locator("#amend-effective textarea").fill("2026-07-01")
+    page.locator("#amend-submit").click()
+    expect(page.locator("#amend-status")).to_contain_text("已记录调整说明", timeout=20_000)
+    expect(page.locator("#amend-table")).to_contain_text("某政发〔2026〕1号")
+
+    page.get_by_role("tab", name="政策问答").click()
+    ask(page, "失业保险金最长可以领多久？")
+    chat = page.locator("#chatbot")
+    expect(chat).to_contain_text("此条款已调整", timeout=60_000)
+    expect(chat).to_contain_text("某政发〔2026〕1号")
+    expect(page.locator(".citation-card").first).to_contain_text("此条款已调整")

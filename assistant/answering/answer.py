@@ -10,7 +10,7 @@ streamed is withdrawn (the model failed midway and the extractive answer replace
 import logging
 import re
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from assistant.answering.citations import Citation, verify
 from assistant.answering.extractive import ExtractiveAnswer, Extractor, merge_follow_up
+from assistant.documents.amendments import Amendment
 from assistant.errors import PolicyQAError
 from assistant.index.embeddings import CachedEmbeddings
 from assistant.index.knowledge_base import KnowledgeBase
@@ -102,6 +103,13 @@ def is_refusal(text: str) -> bool:
     return text.strip().startswith(REFUSAL[:8]) or bool(_REFUSAL_CUES.search(opening))
 
 
+def attach_notes(citations: list[Citation], notes: list[Amendment]) -> list[Citation]:
+    """Give each citation the amendment notes about its clause; the citations that have any."""
+    for citation in citations:
+        citation.amendments = [note for note in notes if note.applies_to(citation.doc_id, citation.section, citation.quote)]
+    return [c for c in citations if c.amendments]
+
+
 def passages(hits: Sequence[SearchHit]) -> list[RetrievedPassage]:
     return [
         RetrievedPassage(
@@ -119,9 +127,12 @@ def passages(hits: Sequence[SearchHit]) -> list[RetrievedPassage]:
 
 
 class Assistant:
-    def __init__(self, settings: Settings, kb: KnowledgeBase | None = None):
+    def __init__(self, settings: Settings, kb: KnowledgeBase | None = None, notes: Callable[[], list[Amendment]] | None = None):
         self.settings = settings
         self.kb = kb or KnowledgeBase(settings)
+        # The amendment notes in force now (the shipped file and interpreters' notes): asked for at every answer,
+        # so a note recorded in the app takes effect at once.
+        self.notes = notes or (lambda: [])
         # Sentence vectors for extractive scoring are cached beside the chunk vectors.
         embedder = CachedEmbeddings(self.kb.embedder, settings.embedding_cache_path, settings.embedding_batch_size)
         self.extractor = Extractor(self.kb, embedder)
@@ -225,15 +236,24 @@ class Assistant:
     ) -> Iterator[AnswerEvent]:
         result = self.extractor.answer(standalone, hits, self.settings.refusal_threshold)
         clock.lap("extract")
-        yield AnswerEvent("token", text=result.answer)
-        yield AnswerEvent("answer", answer=self._extractive_answer(question, standalone, result, hits, notice, clock))
+        answer = self._extractive_answer(question, standalone, result, hits, notice, clock)
+        yield AnswerEvent("token", text=answer.answer)
+        yield AnswerEvent("answer", answer=answer)
 
     def _extractive_answer(
         self, question: str, standalone: str, result: ExtractiveAnswer, hits: list[SearchHit], notice: str | None, clock: _Clock
     ) -> Answer:
+        answer = result.answer
+        shown: set[str] = set()
+        for citation in attach_notes(result.citations, self.notes()):
+            # The note comes before the first quote of the clause it changes; the quote itself stays verbatim.
+            line = f"{citation.n}. {citation.quote}[{citation.n}]"
+            notes = "".join(f"⚠️ {note.sentence()}\n" for note in citation.amendments if note.note_id not in shown)
+            shown.update(note.note_id for note in citation.amendments)
+            answer = answer.replace(line, notes + line, 1)
         return Answer(
             question=question,
-            answer=result.answer,
+            answer=answer,
             mode="extractive",
             refused=result.refused,
             citations=result.citations,
@@ -248,7 +268,7 @@ class Assistant:
 
         streamed: list[str] = []
         failure = None
-        pieces = stream_answer(self.model, standalone, format_passages([h.chunk for h in hits]))
+        pieces = stream_answer(self.model, standalone, format_passages([h.chunk for h in hits], self.notes()))
         try:
             for piece in pieces:
                 if piece:
@@ -280,6 +300,13 @@ class Assistant:
             notes.append("未经核实：回答没有引用任何条款，请以政策原文为准。")
         if checked.unsupported:
             notes.append(f"以下数字在所引条款中找不到，请核对：{'、'.join(checked.unsupported)}。")
+        amended = attach_notes(checked.citations, self.notes())
+        outdated = [f for c in amended for note in c.amendments for f in note.superseded if f in checked.answer]
+        if outdated:
+            # A figure the clause states but a later source has changed is not verified by quoting the clause.
+            notes.append(f"以下数字已被新规定调整，不再适用，请核对：{'、'.join(dict.fromkeys(outdated))}。")
+        for note in dict.fromkeys(n.note_id for c in amended for n in c.amendments):
+            notes.append(next(n for c in amended for n in c.amendments if n.note_id == note).sentence())
         answer, citations = checked.answer, checked.citations
         if refused and not citations:
             answer, citations = self._with_closest_clauses(answer, standalone, hits)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
+from assistant.documents.amendments import Amendment
 from assistant.documents.chunking import SENTENCE, Chunk
 from assistant.documents.structure import SENTENCE_END, detect_heading
 from assistant.vocabulary import DUTY_LINE
@@ -37,6 +38,8 @@ class Citation(BaseModel):
     # Offsets of the quote in the source document's text, for highlighting it there.
     start: int
     end: int
+    # Notes that a later source has changed this clause (shown beside the quote, which stays verbatim).
+    amendments: list[Amendment] = []
 
 
 @dataclass(frozen=True)

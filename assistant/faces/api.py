@@ -26,6 +26,7 @@ from assistant.faces.openai_api import create_openai_api
 from assistant.faces.widget import add_widget_routes
 from assistant.service.service import (
     SEARCH_MODES,
+    Amendment,
     Approval,
     AskResponse,
     Citation,
@@ -42,6 +43,7 @@ from assistant.service.service import (
     ServiceEvent,
     Upload,
     Verdict,
+    amendments_csv,
     to_csv,
 )
 
@@ -94,6 +96,18 @@ class FeedbackRequest(BaseModel):
     verdict: Verdict
     correction: str = Field("", max_length=5000)
     comment: str = Field("", max_length=5000)
+
+
+class AmendmentRequest(BaseModel):
+    """What an interpreter records; who and when are added by the server."""
+
+    doc_id: str = Field(max_length=300)
+    clause: str = Field(min_length=2, max_length=500)
+    change: str = Field(min_length=2, max_length=1000)
+    source_title: str = Field(min_length=2, max_length=300)
+    source_number: str = Field("", max_length=200)
+    effective: str = Field("", pattern=r"^(\d{4}-\d{2}-\d{2})?$")
+    superseded: list[Annotated[str, StringConstraints(max_length=50)]] = Field(default_factory=list, max_length=20)
 
 
 class AdminSessionRequest(BaseModel):
@@ -243,6 +257,30 @@ def create_api(service: Service) -> FastAPI:
         response = JSONResponse({"ok": True})
         response.set_cookie(ADMIN_COOKIE, service.admin_session(request.token), httponly=True, samesite="strict")
         return response
+
+    @api.get("/api/amendments", response_model=list[Amendment])
+    def amendments() -> list[Amendment]:
+        """Every note that a clause has changed: the shipped ones (corpus/amendments.yaml) and interpreters'."""
+        return service.amendment_notes()
+
+    @api.get("/api/amendments.csv", response_class=PlainTextResponse)
+    def amendments_export(x_reviewer_token: Annotated[str | None, Header()] = None) -> PlainTextResponse:
+        service.check_reviewer(x_reviewer_token)
+        return PlainTextResponse(
+            amendments_csv(service.amendment_notes()),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="amendments.csv"'},
+        )
+
+    @api.post("/api/amendments", response_model=Amendment)
+    def add_amendment(request: AmendmentRequest, x_reviewer_token: Annotated[str | None, Header()] = None) -> Amendment:
+        """An interpreter's note that a cited clause has changed (reviewer token); the next answer shows it."""
+        return service.add_amendment(Amendment(**request.model_dump()), x_reviewer_token)
+
+    @api.delete("/api/amendments/{note_id}")
+    def remove_amendment(note_id: str, x_reviewer_token: Annotated[str | None, Header()] = None) -> dict:
+        service.remove_amendment(note_id, x_reviewer_token)
+        return {"removed": note_id}
 
     @api.post("/api/feedback", response_model=Review)
     def feedback(request: FeedbackRequest, x_reviewer_token: Annotated[str | None, Header()] = None) -> Review:

@@ -17,6 +17,7 @@ from assistant.service.service import (
     OWNERSHIP_NAMES,
     SUPPORTED,
     VERDICTS,
+    Amendment,
     AskResponse,
     Citation,
     MatchResult,
@@ -91,7 +92,8 @@ def verified_markdown(review: Review) -> str:
 
 def card_label(citation: dict, date: str) -> str:
     where = " · ".join(p for p in (citation.get("doc_number"), date, citation.get("section"), page_label(citation.get("page"))) if p)
-    return f"[{citation['n']}] 《{citation['doc_title']}》 {where}\n“{citation['quote']}”"
+    notes = "".join(f"\n⚠️ {Amendment(**note).sentence()}" for note in citation.get("amendments") or [])
+    return f"[{citation['n']}] 《{citation['doc_title']}》 {where}\n“{citation['quote']}”{notes}"
 
 
 def page_label(page: int | None) -> str:
@@ -313,7 +315,52 @@ def review_panel(service: Service):
     for control in filters[1:]:
         control.change(rows, filters, [table, status])
     export.click(export_csv, filters, download)
+    amendment_panel(service, token)
     return rows, filters, [table, status]
+
+
+def amendment_panel(service: Service, token: gr.Textbox) -> None:
+    """Interpreters record that a clause has changed; every answer that cites it shows the note at once."""
+    gr.Markdown("### 条款调整记录\n某条款已被新文件调整时，在此记录；之后引用该条款的回答都会在原文旁显示调整说明（原文不变）。")
+    with gr.Row():
+        doc = gr.Dropdown(label="文档", choices=[d.doc_id for d in safe_documents(service)], elem_id="amend-doc")
+        clause = gr.Textbox(label="条款（如 第九十五条，或条款中的一句原文）", elem_id="amend-clause")
+    change = gr.Textbox(label="调整内容（一句话）", lines=2, elem_id="amend-change")
+    with gr.Row():
+        title = gr.Textbox(label="新文件名称", elem_id="amend-title")
+        number = gr.Textbox(label="文号", elem_id="amend-number")
+        effective = gr.Textbox(label="施行日期", placeholder="YYYY-MM-DD", elem_id="amend-effective")
+        superseded = gr.Textbox(label="已不适用的原数字（逗号分隔，可选）", elem_id="amend-superseded")
+    add = gr.Button("记录调整", elem_id="amend-submit")
+    amend_status = gr.Markdown(elem_id="amend-status")
+
+    def listing():
+        try:
+            found = service.amendment_notes()
+        except PolicyQAError:
+            found = []
+        return [[n.note_id, n.doc_id, n.clause, n.change, n.source_number, n.effective, n.recorded_by] for n in found]
+
+    # A function as the value: the notes are read again at every page load.
+    notes = gr.Dataframe(
+        value=listing,
+        headers=["编号", "文档", "条款", "调整内容", "文号", "施行日期", "记录人"],
+        wrap=True,
+        interactive=False,
+        elem_id="amend-table",
+    )
+
+    def record(token_value, doc_id, clause_text, change_text, title_text, number_text, effective_text, superseded_text):
+        figures = [f.strip() for f in re.split(r"[,，、]", superseded_text or "") if f.strip()]
+        try:
+            fields = {"doc_id": doc_id or "", "clause": clause_text or "", "change": change_text or "", "source_title": title_text or ""}
+            note = Amendment(**fields, source_number=number_text or "", effective=effective_text or "", superseded=figures)
+            saved = service.add_amendment(note, token_value)
+        except (PolicyQAError, ValueError) as error:
+            return problem(error), gr.skip()
+        return f"已记录调整说明 {escape(saved.note_id)}（{escape(saved.recorded_by)}）。", listing()
+
+    add.click(record, [token, doc, clause, change, title, number, effective, superseded], [amend_status, notes])
 
 
 def library_panel(service: Service):

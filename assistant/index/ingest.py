@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from assistant.documents.amendments import AMENDMENTS_FILE
 from assistant.documents.approvals import APPROVALS_FILE
 from assistant.documents.chunking import Chunk, chunk_document
 from assistant.documents.instructions import PlantedLine, describe, planted_lines
@@ -104,7 +105,7 @@ def scan_corpus(corpus_dir: Path) -> tuple[list[Path], list[FileReport]]:
     skipped: list[FileReport] = []
     for path in sorted(corpus_dir.rglob("*")):
         relative = path.relative_to(corpus_dir)
-        if relative.parts[0] == QUESTIONS_FOLDER or relative.as_posix() == APPROVALS_FILE or path.is_dir() and not path.is_symlink():
+        if relative.parts[0] == QUESTIONS_FOLDER or relative.as_posix() in (APPROVALS_FILE, AMENDMENTS_FILE) or path.is_dir() and not path.is_symlink():
             continue
         reason = skip_reason(path, relative, root)
         if reason:

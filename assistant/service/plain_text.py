@@ -1,6 +1,8 @@
 """Answers as plain text, the same for every face that shows text (the CLI, the OpenAI-compatible API): the
 来源 list under an answer, and the heading of an interpreter-verified answer with its own sources."""
 
+from assistant.documents.amendments import Amendment
+
 
 def sources_text(citations: list[dict], notice: str | None = None) -> str:
     """`注意：…`, then `来源：` with each `[n]`, its document, 文号, section, page and the verbatim quote. Citations
@@ -14,6 +16,7 @@ def sources_text(citations: list[dict], notice: str | None = None) -> str:
         where = "  ".join(part for part in (c.get("doc_number"), c.get("section"), f"第{c['page']}页" if c.get("page") else "") if part)
         lines.append(f"[{c.get('n')}] 《{c.get('doc_title')}》" + (f"  {where}" if where else ""))
         lines.append(f"    “{c.get('quote')}”")
+        lines += [f"    ⚠️ {Amendment(**note).sentence()}" for note in c.get("amendments") or []]
     return "\n".join(lines)
 
 

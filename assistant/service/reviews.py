@@ -20,6 +20,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from assistant.documents.amendments import Amendment
 from assistant.errors import PolicyQAError
 
 Verdict = Literal["正确", "有误"]
@@ -43,6 +44,10 @@ CREATE TABLE IF NOT EXISTS reviews (
 );
 CREATE INDEX IF NOT EXISTS reviews_normalised ON reviews (normalised, verdict);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS amendments (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    note TEXT NOT NULL
+);
 """
 
 
@@ -157,6 +162,29 @@ class ReviewStore:
         return to_review(row) if row and row["verdict"] == "正确" else None
 
 
+class AmendmentBook:
+    """Interpreters' amendment notes, kept beside their verdicts (the shipped ones are corpus/amendments.yaml)."""
+
+    def __init__(self, store: "ReviewStore"):
+        self.store = store
+
+    def add(self, note: Amendment) -> Amendment:
+        with self.store._lock, self.store._db:
+            cursor = self.store._db.execute("INSERT INTO amendments (note) VALUES (?)", (note.model_dump_json(),))
+        return note.model_copy(update={"note_id": f"db-{cursor.lastrowid}"})
+
+    def list(self) -> list[Amendment]:
+        with self.store._lock:
+            rows = self.store._db.execute("SELECT id, note FROM amendments ORDER BY id").fetchall()
+        return [Amendment.model_validate_json(row["note"]).model_copy(update={"note_id": f"db-{row['id']}"}) for row in rows]
+
+    def remove(self, note_id: str) -> bool:
+        if not note_id.startswith("db-") or not note_id[3:].isdigit():
+            return False
+        with self.store._lock, self.store._db:
+            return self.store._db.execute("DELETE FROM amendments WHERE id = ?", (int(note_id[3:]),)).rowcount > 0
+
+
 def to_review(row: sqlite3.Row) -> Review:
     data = dict(row)
     data.pop("normalised")
@@ -177,6 +205,33 @@ def to_csv(reviews: list[Review]) -> str:
     for r in reviews:
         sources = "；".join(f"[{c.get('n')}] {c.get('doc_title', '')} {c.get('section', '')}" for c in r.citations)
         row = [r.id, r.created, r.verdict, r.reviewer, r.question, r.answer, r.correction, r.comment, r.mode, sources]
+        writer.writerow([spreadsheet_safe(cell) for cell in row])
+    return out.getvalue()
+
+
+AMENDMENT_COLUMNS = [
+    "note_id",
+    "doc_id",
+    "clause",
+    "change",
+    "source_title",
+    "source_number",
+    "effective",
+    "superseded",
+    "recorded_by",
+    "recorded_at",
+]
+
+
+def amendments_csv(notes: list[Amendment]) -> str:
+    """The amendment notes, for export beside the reviews (UTF-8 with a BOM, like `to_csv`)."""
+    out = io.StringIO()
+    out.write("\ufeff")
+    writer = csv.writer(out)
+    writer.writerow(AMENDMENT_COLUMNS)
+    for note in notes:
+        row = [getattr(note, column) for column in AMENDMENT_COLUMNS]
+        row[AMENDMENT_COLUMNS.index("superseded")] = "、".join(note.superseded)
         writer.writerow([spreadsheet_safe(cell) for cell in row])
     return out.getvalue()
 

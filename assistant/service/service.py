@@ -12,13 +12,15 @@ import hmac
 import secrets
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 from typing import Literal
 
 from assistant.answering.answer import MODES, Answer, Assistant, AssistantError, Message, Mode, final_answer
 from assistant.answering.citations import Citation
+from assistant.documents.amendments import AMENDMENTS_FILE, Amendment, read_amendments
 from assistant.documents.approvals import Approval, add_approval
 from assistant.documents.chunking import Chunk
 from assistant.documents.items import PolicyItem
@@ -33,7 +35,7 @@ from assistant.retrieval.hybrid import MODES as SEARCH_MODES
 from assistant.retrieval.hybrid import SearchFilters, SearchHit, search
 from assistant.service.access import IntegratorAccess, parse_keys, parse_reviewers, token_matches
 from assistant.service.library import FileResult, LibraryError, Upload, add_documents, remove_document
-from assistant.service.reviews import VERDICTS, Review, ReviewError, ReviewStore, Verdict, to_csv
+from assistant.service.reviews import VERDICTS, AmendmentBook, Review, ReviewError, ReviewStore, Verdict, amendments_csv, to_csv
 from assistant.settings import Settings
 
 # How many items a "which policies apply" question lists in the chat; the 政策匹配 tab and `match` show more.
@@ -41,6 +43,10 @@ CHAT_MATCHES = 5
 # Bounds on one request, whichever face it comes from: a question, and the conversation before it.
 MAX_QUESTION_CHARS = 2000
 MAX_HISTORY = 40
+
+
+class AmendmentError(PolicyQAError):
+    """An amendment note that cannot be recorded or removed; the message says why."""
 
 
 class AskResponse(Answer):
@@ -86,12 +92,13 @@ class Health:
 class _Opened:
     """One opened index, and what is built from it when first needed (a search needs neither)."""
 
-    def __init__(self, kb: KnowledgeBase):
+    def __init__(self, kb: KnowledgeBase, notes: Callable[[], list[Amendment]]):
         self.kb = kb
+        self.notes = notes
 
     @cached_property
     def assistant(self) -> Assistant:
-        return Assistant(self.kb.settings, self.kb)
+        return Assistant(self.kb.settings, self.kb, self.notes)
 
     @cached_property
     def item_index(self) -> ItemIndex:
@@ -113,6 +120,7 @@ class Service:
         self._integrators = IntegratorAccess(parse_keys(keys, settings.api_rate_limit), settings.api_rate_limit)
         self._reviewers = parse_reviewers(settings.reviewer_token.get_secret_value() if settings.reviewer_token else "")
         self._session_key = secrets.token_bytes(32)
+        self._shipped_notes: tuple[tuple[int, int] | None, list[Amendment]] = (None, [])
 
     # --- the opened index ----------------------------------------------------------------------------
 
@@ -131,7 +139,7 @@ class Service:
     def _open(self) -> None:
         stamp = self._manifest_stamp()
         try:
-            self._opened, self._problem = _Opened(KnowledgeBase(self.settings)), ""
+            self._opened, self._problem = _Opened(KnowledgeBase(self.settings), self.amendment_notes), ""
         except PolicyQAError as error:
             self._opened, self._problem = None, str(error)
         self._stamp = stamp
@@ -359,6 +367,49 @@ class Service:
             self.reload()
         return approval
 
+    # --- amendment notes ---------------------------------------------------------------------------
+
+    def amendment_notes(self) -> list[Amendment]:
+        """The notes in force: the shipped file (read again when it changes) and the interpreters' notes."""
+        return self._file_notes() + AmendmentBook(self.reviews).list()
+
+    def _file_notes(self) -> list[Amendment]:
+        path = self.settings.corpus_dir / AMENDMENTS_FILE
+        try:
+            stat = path.stat()
+            stamp = (stat.st_mtime_ns, stat.st_size)
+        except FileNotFoundError:
+            return []
+        if self._shipped_notes[0] != stamp:
+            try:
+                self._shipped_notes = (stamp, read_amendments(self.settings.corpus_dir))
+            except ValueError as error:
+                raise Unavailable(f"{error}; until then no answer can say which clauses have changed") from None
+        return self._shipped_notes[1]
+
+    def add_amendment(self, note: Amendment, token: str | None) -> Amendment:
+        """An interpreter's note that a clause has changed; it shows on the next answer that cites the clause."""
+        reviewer = self.check_reviewer(token)
+        chunks = [c for c in self.kb.chunks.values() if c.doc_id == note.doc_id]
+        if not chunks:
+            raise NotFound(f"no document '{note.doc_id}' in the index; list them with GET /api/documents")
+        if not any(note.applies_to(c.doc_id, c.section, c.text) for c in chunks):
+            raise AmendmentError(
+                f"no clause '{note.clause}' in {note.doc_id}: give the article or measure as its heading ends "
+                "(第九十五条, （十六）降低用电成本) or a sentence quoted from it"
+            )
+        recorded = note.model_copy(
+            update={"recorded_by": reviewer, "recorded_at": datetime.now().astimezone().isoformat(timespec="seconds")}
+        )
+        return AmendmentBook(self.reviews).add(recorded.model_copy(update={"note_id": "pending"}))
+
+    def remove_amendment(self, note_id: str, token: str | None) -> None:
+        self.check_reviewer(token)
+        if note_id.startswith("file-"):
+            raise AmendmentError(f"{note_id} is a shipped note: change corpus/amendments.yaml (reviewed like code) to remove it")
+        if not AmendmentBook(self.reviews).remove(note_id):
+            raise NotFound(f"no amendment note {note_id}; list them with GET /api/amendments")
+
     # --- reviews -------------------------------------------------------------------------------------
 
     def feedback(self, answer: dict, verdict: Verdict, token: str | None, correction: str = "", comment: str = "") -> Review:
@@ -382,12 +433,15 @@ class Service:
 
 # What the faces need of the stages below, so that they import the service and nothing else.
 __all__ = [
+    "Amendment",
+    "AmendmentError",
     "Approval",
     "MODES",
     "OWNERSHIP_NAMES",
     "SEARCH_MODES",
     "SUPPORTED",
     "VERDICTS",
+    "amendments_csv",
     "AskResponse",
     "AssistantError",
     "Citation",
