@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     # Added to the evidence score of a sentence that states the kind of fact the question asks for (a period,
     # an amount, a rate, whether it is allowed, how to apply, the conditions).
     asked_fact_bonus: float = Field(0.0, ge=0.0, le=1.0)
+    # Search, answers and matching leave out documents past their 失效日期 unless this is on (`--include-expired`).
+    include_expired: bool = False
     # Quote the sentence that defines a term the answer rests on ("小型微利企业，是指…").
     add_definitions: bool = False
     # Quote with each sentence what it cannot be read without: the sentence it qualifies ("合同另有约定的…" after

@@ -134,3 +134,40 @@ def test_a_malformed_amendments_file_says_which_entry(tmp_path):
     service = Service(make_settings(tmp_path / "index", tmp_path))
     with pytest.raises(Exception, match="entry 1"):
         service.amendment_notes()
+
+
+def test_a_newer_document_links_itself_and_an_expired_one_is_left_out(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "失业保险条例.md").write_bytes((CORPUS / "失业保险条例.md").read_bytes())
+    (corpus / "失业保险新规定.md").write_text(
+        "---\ntitle: 某省失业保险待遇新规定\ndoc_number: 某人社发〔2026〕3号\neffective: 2026-03-01\n"
+        "supersedes:\n  - doc: 失业保险条例.md\n    clause: 第十七条\n    change: 失业保险金领取期限按本规定执行\n---\n"
+        "# 某省失业保险待遇新规定\n\n第一条 失业人员领取失业保险金的期限，累计缴费满1年不足5年的，最长为15个月。\n",
+        encoding="utf-8",
+    )
+    (corpus / "过期通知.md").write_text(
+        "---\ntitle: 关于猕猴桃冷链补贴的临时通知\nexpiry_date: 2020-12-31\n---\n"
+        "# 关于猕猴桃冷链补贴的临时通知\n\n一、新建猕猴桃冷链仓储的企业，按投资额的10%给予补贴。\n",
+        encoding="utf-8",
+    )
+    settings = make_settings(tmp_path / "index", corpus)
+    service = Service(settings)
+    service.ingest()
+    records = {d.doc_id: d for d in service.documents()}
+    assert records["失业保险新规定.md"].effective_date == "2026-03-01"
+    assert service.validity(records["过期通知.md"]) == "已失效" and service.validity(records["失业保险条例.md"]) == "部分条款已调整"
+    hits = service.search("失业保险金最长领多久？", 5)
+    ranks = {h.chunk.doc_id: h.rank for h in reversed(hits)}
+    assert ranks["失业保险新规定.md"] < ranks.get("失业保险条例.md", 99)
+    answer = service.ask("失业保险金最长领多久？", mode="extractive")
+    old = [c for c in answer.citations if c.doc_id == "失业保险条例.md" and c.amendments]
+    assert not old or old[0].amendments[0].source_number == "某人社发〔2026〕3号"
+    assert "某人社发〔2026〕3号" in " ".join(n.source_number for n in service.amendment_notes())
+    # The expired notice is left out of answers, unless asked for.
+    assert all(h.chunk.doc_id != "过期通知.md" for h in service.search("猕猴桃冷链仓储补贴", 10))
+    included = Service(settings.model_copy(update={"include_expired": True}))
+    assert included.search("猕猴桃冷链仓储补贴", 3)[0].chunk.doc_id == "过期通知.md"
+    # A question about now says today's date and each cited document's status.
+    now = service.ask("现在失业保险金最长领多久？", mode="extractive")
+    assert "（今天是" in now.answer and ("现行有效" in now.answer or "部分条款已调整" in now.answer)

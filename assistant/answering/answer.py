@@ -12,6 +12,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Literal
 
 from pydantic import BaseModel
@@ -28,6 +29,8 @@ from assistant.vocabulary import REFUSAL
 
 log = logging.getLogger(__name__)
 
+# A question about the present: its answer says today's date and whether each cited document is in force.
+NOW = re.compile(r"今年|现在|目前|当前|眼下|如今|最新|现行")
 # A context budget fills up with passages, but never with more than this many (short articles).
 MAX_CONTEXT_PASSAGES = 20
 Mode = Literal["auto", "llm", "extractive"]
@@ -243,7 +246,7 @@ class Assistant:
     def _extractive_answer(
         self, question: str, standalone: str, result: ExtractiveAnswer, hits: list[SearchHit], notice: str | None, clock: _Clock
     ) -> Answer:
-        answer = result.answer
+        answer = result.answer + self._currency_line(standalone, result.citations)
         shown: set[str] = set()
         for citation in attach_notes(result.citations, self.notes()):
             # The note comes before the first quote of the clause it changes; the quote itself stays verbatim.
@@ -262,6 +265,21 @@ class Assistant:
             timings_ms=clock.total(),
             standalone_question=standalone,
         )
+
+    def _currency_line(self, question: str, citations: list[Citation]) -> str:
+        """For a question about now ("今年", "现在", "目前"), the date today and the status of each cited document."""
+        if not citations or not NOW.search(question):
+            return ""
+        today = date.today().isoformat()
+        records = {d.doc_id: d for d in self.kb.documents}
+        amended = {note.doc_id for note in self.notes()}
+        parts = []
+        for doc_id in dict.fromkeys(c.doc_id for c in citations):
+            record = records.get(doc_id)
+            if record is not None:
+                since = f"，自{record.effective_date}起施行" if record.effective_date else ""
+                parts.append(f"《{record.title}》{record.validity(today, doc_id in amended)}{since}")
+        return f"\n（今天是{today}。" + "；".join(parts) + "。）" if parts else ""
 
     def _llm(self, question: str, standalone: str, hits: list[SearchHit], clock: _Clock) -> Iterator[AnswerEvent]:
         from assistant.answering.llm import format_passages, stream_answer

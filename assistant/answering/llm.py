@@ -6,6 +6,7 @@ Retries with backoff (connection errors, timeouts, 429, 5xx) are the openai clie
 """
 
 from collections.abc import Iterator
+from datetime import date
 
 import httpx
 import openai
@@ -35,6 +36,8 @@ ANSWER_SYSTEM = f"""你是广元市“广圆享”企业服务平台的政策问
 ANSWER_HUMAN = """<条款>
 {passages}
 </条款>
+
+今天是{today}。问题里的“今年”“现在”“目前”按这个日期理解。
 
 <问题>{question}</问题>"""
 
@@ -92,7 +95,8 @@ def stream_answer(model: BaseChatModel, question: str, passages: str) -> Iterato
     """The answer's text piece by piece: the prompt's messages straight into the model's own stream. (Closing the
     stream of a LangChain sequence, prompt | model | parser, first reads the model's answer to its end; closing
     this one closes the model's connection at once, which is what a client who has left needs.)"""
-    for chunk in model.stream(ANSWER_PROMPT.format_messages(question=question, passages=passages)):
+    today = date.today().isoformat()
+    for chunk in model.stream(ANSWER_PROMPT.format_messages(question=question, passages=passages, today=today)):
         if isinstance(chunk.content, str) and chunk.content:
             yield chunk.content
 

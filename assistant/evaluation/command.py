@@ -34,7 +34,9 @@ DEVELOPMENT = (Path("eval/gold.jsonl"), Path("eval/dev-situations.jsonl"))
 )
 @click.option("--compare", is_flag=True, help="Run every configuration side by side, with the LangChain-tutorial baseline.")
 @click.option("--limit", type=click.IntRange(1), help="Only the first N questions (after --types).")
-@click.option("--types", help="Only these question types, comma-separated: fact,measure,owner,list,eligibility,multi,unanswerable.")
+@click.option(
+    "--types", help="Only these question types, comma-separated: fact,measure,owner,list,eligibility,multi,unanswerable,currency."
+)
 @click.option("--judge", is_flag=True, help="Also let the configured language model grade correctness and faithfulness.")
 @click.option(
     "--check",

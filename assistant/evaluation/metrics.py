@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from assistant.documents.loaders import load_file
 
 KS = (1, 3, 5, 10)
-TYPES = ("fact", "measure", "owner", "list", "eligibility", "multi", "unanswerable")
+TYPES = ("fact", "measure", "owner", "list", "eligibility", "multi", "unanswerable", "currency")
 # The metrics where lower is better; every other one is better higher.
 LOWER_IS_BETTER = {"false_refusal_rate", "citation_noise", "p50_ms", "p95_ms"}
 

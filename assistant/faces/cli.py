@@ -56,6 +56,9 @@ class PolicyQAGroup(click.Group):
             raise click.ClickException(str(error)) from None
 
 
+INCLUDE_EXPIRED = click.option("--include-expired", is_flag=True, help="Also search documents past their 失效日期 (left out by default).")
+
+
 def open_service(**overrides) -> "Service":
     from assistant.service.service import Service
     from assistant.settings import Settings
@@ -99,13 +102,16 @@ def ingest_command(corpus_dir: Path | None, rebuild: bool, progress: bool) -> No
 @cli.command("docs")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def docs_command(as_json: bool) -> None:
-    """List the indexed documents: title, 文号, date, issuing authority, chunk count."""
-    documents = open_service().documents()
+    """List the indexed documents: title, 文号, date, issuing authority, validity, chunk count."""
+    service = open_service()
+    documents = service.documents()
     if as_json:
-        click.echo(json.dumps([d.model_dump(exclude={"sha256"}) for d in documents], ensure_ascii=False, indent=2))
+        rows = [d.model_dump(exclude={"sha256"}) | {"validity": service.validity(d)} for d in documents]
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
     for d in documents:
         click.echo(f"{d.title}\n    文号: {d.doc_number or '—'}  日期: {d.date or '—'}  机关: {d.authority or '—'}  chunks: {d.chunks}")
+        click.echo(f"    施行: {d.effective_date or '—'}  失效: {d.expiry_date or '—'}  状态: {service.validity(d)}")
     click.echo(f"{len(documents)} documents, {sum(d.chunks for d in documents)} chunks.")
 
 
@@ -160,13 +166,14 @@ def read_questions(path: Path) -> list[dict]:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help='JSON lines {"question": ..., "id": ...}; prints one JSON object per line.',
 )
-def search_command(question, k, mode, doc_ids, level, region, as_json, input_file) -> None:
+@INCLUDE_EXPIRED
+def search_command(question, k, mode, doc_ids, level, region, as_json, input_file, include_expired) -> None:
     """Search the policy documents for passages that answer QUESTION."""
     from assistant.service.service import SearchFilters
 
     if not question and not input_file:
         raise click.UsageError("give a QUESTION or --input FILE.jsonl")
-    service = open_service()
+    service = open_service(**({"include_expired": True} if include_expired else {}))
     filters = SearchFilters(doc_ids=list(doc_ids) or None, level=level, region=region)
     if input_file:
         for item in read_questions(input_file):
@@ -232,11 +239,12 @@ def unexpected(error: Exception) -> str:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help='JSON lines {"question": ..., "id": ...}; prints one JSON answer per line.',
 )
-def ask_command(question, mode, as_json, input_file) -> None:
+@INCLUDE_EXPIRED
+def ask_command(question, mode, as_json, input_file, include_expired) -> None:
     """Answer QUESTION from the policy documents, citing the clauses it rests on (an interpreter-verified answer first)."""
     if not question and not input_file:
         raise click.UsageError("give a QUESTION or --input FILE.jsonl")
-    service = open_service()
+    service = open_service(**({"include_expired": True} if include_expired else {}))
     try:
         if input_file:
             for item in read_questions(input_file):

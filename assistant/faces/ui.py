@@ -366,7 +366,12 @@ def amendment_panel(service: Service, token: gr.Textbox) -> None:
 def library_panel(service: Service):
     if not service.admin_enabled:
         gr.Markdown("⚠️ 上传和删除已停用：设置环境变量 POLICY_QA_ADMIN_TOKEN 并重启后启用。", elem_id="admin-disabled")
-    docs = gr.Dataframe(headers=["文件", "标题", "文号", "日期", "发文机关", "片段数"], wrap=True, interactive=False, elem_id="doc-table")
+    docs = gr.Dataframe(
+        headers=["文件", "标题", "文号", "日期", "发文机关", "施行日期", "失效日期", "状态", "片段数"],
+        wrap=True,
+        interactive=False,
+        elem_id="doc-table",
+    )
     enabled = service.admin_enabled
     with gr.Row():
         token = gr.Textbox(label="管理口令", type="password", interactive=enabled, elem_id="admin-token", scale=4)
@@ -387,7 +392,10 @@ def library_panel(service: Service):
 
     def listing():
         documents = safe_documents(service)
-        table = [[d.file, d.title, d.doc_number, d.date, d.authority, d.chunks] for d in documents]
+        table = [
+            [d.file, d.title, d.doc_number, d.date, d.authority, d.effective_date, d.expiry_date, service.validity(d), d.chunks]
+            for d in documents
+        ]
         return table, gr.update(choices=[d.doc_id for d in documents])
 
     def add(paths, token_value, progress=gr.Progress(track_tqdm=True)):

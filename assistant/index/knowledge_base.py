@@ -4,10 +4,12 @@ Dense search asks the Chroma collection directly rather than through langchain-c
 results are the same, and a `policy-qa search` starts 0.9 s sooner without importing that wrapper.
 """
 
+from datetime import date
 from functools import cached_property
 
 from langchain_core.embeddings import Embeddings
 
+from assistant.documents.amendments import Amendment
 from assistant.documents.approvals import approved
 from assistant.documents.chunking import Chunk
 from assistant.documents.items import PolicyItem
@@ -47,6 +49,26 @@ class KnowledgeBase:
         approvals = approved(settings.corpus_dir)
         sha = {d.doc_id: d.sha256 for d in manifest.documents}
         self.withheld = {c.chunk_id for c in self.chunks.values() if c.flagged and (c.doc_id, sha.get(c.doc_id)) not in approvals}
+        self._hidden: tuple[str, set[str]] = ("", set())
+        # A newer document whose header says `supersedes:` turns into amendment notes on the older clauses, and
+        # search prefers the newer text to the clauses it changes.
+        self.superseding_notes = [
+            Amendment(
+                doc_id=s.doc,
+                clause=s.clause,
+                change=s.change or f"已由《{record.title}》调整，以新文件为准",
+                source_title=record.title,
+                source_number=record.doc_number,
+                effective=record.effective_date,
+                recorded_by=f"ingest（{record.doc_id} 的 supersedes）",
+                recorded_at=manifest.created[:10],
+            )
+            for record in manifest.documents
+            for s in record.supersedes
+        ]
+        self.superseded = {
+            c.chunk_id for c in self.chunks.values() for note in self.superseding_notes if note.applies_to(c.doc_id, c.section, c.text)
+        }
         withheld_spans = [(c.doc_id, c.start, c.end) for c in self.chunks.values() if c.chunk_id in self.withheld]
         self.items: list[PolicyItem] = [
             item
@@ -62,6 +84,17 @@ class KnowledgeBase:
         self.questions = {q.question_id: q for q in read_questions(settings, manifest.build_id)}
         folder = build_dir(settings, manifest.build_id) / "bm25-questions"
         self.question_lexical = LexicalIndex.load(folder, self.lexical.tokenizer) if self.questions and folder.is_dir() else None
+
+    def hidden(self, today: str | None = None) -> set[str]:
+        """The chunks search does not return: those withheld for planted instructions, and (unless
+        `include_expired`) those of documents past their 失效日期."""
+        today = today or date.today().isoformat()
+        if self.settings.include_expired:
+            return self.withheld
+        if self._hidden[0] != today:
+            expired = {d.doc_id for d in self.documents if d.expiry_date and d.expiry_date < today}
+            self._hidden = (today, self.withheld | {c.chunk_id for c in self.chunks.values() if c.doc_id in expired})
+        return self._hidden[1]
 
     @cached_property
     def collection(self):

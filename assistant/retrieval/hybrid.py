@@ -71,6 +71,10 @@ class SearchHit:
         }
 
 
+# A clause that a newer document supersedes (its header's `supersedes:`) keeps this share of its fused score.
+SUPERSEDED_WEIGHT = 0.5
+
+
 def bm25_candidates(kb: KnowledgeBase, query: str, n: int, filters: SearchFilters, expansion: list[str] = ()) -> list[tuple[str, float]]:
     allowed = None if filters.is_empty() else {cid for cid, c in kb.chunks.items() if filters.matches(c)}
     return kb.lexical.search(query, n, allowed, " ".join(expansion), kb.settings.expansion_weight)
@@ -135,9 +139,11 @@ def search(
     # Embedded once: the passages' and the attached questions' dense searches share it.
     vector = kb.embedder.embed_query(query) if mode in ("hybrid", "dense") else []
     dense = dense_candidates(kb, query, vector, n, filters, expansion) if mode in ("hybrid", "dense") else []
-    # Passages holding planted instructions are never found (until an admin approves their document).
-    lexical = [(cid, s) for cid, s in lexical if cid not in kb.withheld]
-    dense = [(cid, s) for cid, s in dense if cid not in kb.withheld]
+    # Passages holding planted instructions are never found (until an admin approves their document), nor those of
+    # expired documents (unless asked for).
+    hidden = kb.hidden()
+    lexical = [(cid, s) for cid, s in lexical if cid not in hidden]
+    dense = [(cid, s) for cid, s in dense if cid not in hidden]
     bm25_ranks = {cid: rank for rank, (cid, _) in enumerate(lexical, start=1)}
     dense_ranks = {cid: rank for rank, (cid, _) in enumerate(dense, start=1)}
     if mode == "hybrid":
@@ -151,6 +157,8 @@ def search(
         for ranks, weight in rankings:
             for cid, r in ranks.items():
                 fused[cid] = fused.get(cid, 0.0) + weight / (RRF_K + r)
+        for cid in kb.superseded & fused.keys():
+            fused[cid] *= SUPERSEDED_WEIGHT  # the newer document's clause comes first
         scored = sorted(fused.items(), key=lambda item: (-item[1], item[0]))
     else:
         scored = lexical or dense

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from functools import cached_property
 from typing import Literal
 
@@ -244,7 +244,20 @@ class Service:
 
     def match(self, profile: Profile, limit: int | None = 10) -> MatchResult:
         opened = self._current()
-        return match(opened.kb.items, profile, limit, opened.item_index)
+        result = match(opened.kb.items, profile, limit, opened.item_index)
+        # An expired document's items are still matched (a reviewer may know it was extended) but flagged.
+        today = date.today().isoformat()
+        expired = {d.doc_id: d.expiry_date for d in opened.kb.documents if d.expiry_date and d.expiry_date < today}
+        for item in result.items:
+            expiry = expired.get(item.item_id.split("#", 1)[0])
+            if expiry:
+                item.uncertain.insert(0, f"所在文件已于{expiry}失效，请核对是否仍然适用")
+        return result
+
+    def validity(self, record: DocumentRecord) -> str:
+        """The document's status today (现行有效, 已失效, 部分条款已调整, or what its header says)."""
+        amended = any(note.doc_id == record.doc_id for note in self.amendment_notes())
+        return record.validity(date.today().isoformat(), amended)
 
     def items(self, doc_ids: Sequence[str] = (), beneficiary: str | None = None, benefit: str | None = None) -> list[PolicyItem]:
         return [
@@ -370,8 +383,11 @@ class Service:
     # --- amendment notes ---------------------------------------------------------------------------
 
     def amendment_notes(self) -> list[Amendment]:
-        """The notes in force: the shipped file (read again when it changes) and the interpreters' notes."""
-        return self._file_notes() + AmendmentBook(self.reviews).list()
+        """The notes in force: the shipped file (read again when it changes), those of newer documents that say
+        what they supersede, and the interpreters' notes."""
+        opened = self._opened
+        linked = opened.kb.superseding_notes if opened else []
+        return self._file_notes() + linked + AmendmentBook(self.reviews).list()
 
     def _file_notes(self) -> list[Amendment]:
         path = self.settings.corpus_dir / AMENDMENTS_FILE

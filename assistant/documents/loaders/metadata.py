@@ -52,6 +52,18 @@ def find_authority(text: str) -> str:
     return ""
 
 
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# "本条例自2025年6月1日起施行", "本办法有效期至2027年12月31日" (the dates a document states about itself).
+EFFECTIVE = re.compile(r"自\s*(\d{4}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日)\s*起(?:施行|实施|执行|生效)")
+EXPIRY = re.compile(r"有效期(?:至|到|截至)\s*(\d{4}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日)")
+
+
+def iso_date(text: str) -> str:
+    """`2025-06-01` from `2025-06-01`, `2025-06-01（修订）` or `2025年6月1日`; "" if there is no date."""
+    found = _ISO_DATE.search(text)
+    return found.group(0) if found else find_date(text)
+
+
 def fill_missing(doc: LoadedDocument) -> LoadedDocument:
     """Infer whatever the loader did not find in a header."""
     head = doc.text[:3000]
@@ -59,4 +71,8 @@ def fill_missing(doc: LoadedDocument) -> LoadedDocument:
     doc.doc_number = doc.doc_number or find_doc_number(head)
     doc.date = doc.date or find_date(head)
     doc.authority = doc.authority or find_authority(doc.text)
+    stated_effective = EFFECTIVE.search(doc.text)
+    stated_expiry = EXPIRY.search(doc.text)
+    doc.effective_date = iso_date(doc.effective_date) or (find_date(stated_effective.group(1)) if stated_effective else "")
+    doc.expiry_date = iso_date(doc.expiry_date) or (find_date(stated_expiry.group(1)) if stated_expiry else "")
     return doc

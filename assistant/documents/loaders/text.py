@@ -5,13 +5,21 @@ from pathlib import Path
 import yaml
 from charset_normalizer import from_bytes
 
-from assistant.documents.loaders.base import LoadedDocument, LoadError
+from assistant.documents.loaders.base import LoadedDocument, LoadError, Supersession
 from assistant.documents.loaders.metadata import fill_missing
 from assistant.documents.loaders.repair import join_broken_paragraphs
 
 # GB18030 is a superset of GBK and GB2312, so one attempt covers all three.
 _CHINESE_ENCODINGS = ("utf-8-sig", "gb18030")
-_HEADER_FIELDS = ("title", "doc_number", "date", "authority", "level", "region")
+_HEADER_FIELDS = ("title", "doc_number", "date", "authority", "level", "region", "effective_date", "expiry_date", "status")
+# Other spellings a header may use for the same fields.
+_HEADER_ALIASES = {
+    "effective": "effective_date",
+    "施行日期": "effective_date",
+    "expiry": "expiry_date",
+    "失效日期": "expiry_date",
+    "状态": "status",
+}
 # Bounds on a YAML header: its size, and each field's length (a title is copied into every chunk).
 MAX_HEADER_CHARS = 20_000
 MAX_FIELD_CHARS = 500
@@ -67,11 +75,22 @@ def split_header(text: str, path: Path) -> tuple[dict, str]:
     return header, parts[1].split("\n", 1)[1] if "\n" in parts[1] else ""
 
 
+def supersessions(value, path: Path) -> list[Supersession]:
+    """The header's `supersedes:` — one {doc, clause, change?} or a list of them — checked."""
+    entries = value if isinstance(value, list) else [value] if value else []
+    try:
+        return [Supersession(**{k: str(v) for k, v in entry.items()}) for entry in entries[:50]]
+    except (AttributeError, TypeError, ValueError):
+        raise LoadError(f"{path.name}: the header's supersedes must be a list of {{doc, clause, change}}; fix it") from None
+
+
 def load_text(path: Path) -> LoadedDocument:
     text = decode(path.read_bytes(), path).replace("\r\n", "\n").replace("\r", "\n")
     header, body = split_header(text, path)
     body = join_broken_paragraphs(body)
     if not body.strip():
         raise LoadError(f"{path.name}: no text after the header; add the document body")
+    header = {_HEADER_ALIASES.get(str(key), str(key)): value for key, value in header.items()}
     fields = {name: str(header[name])[:MAX_FIELD_CHARS] for name in _HEADER_FIELDS if header.get(name)}
+    fields["supersedes"] = supersessions(header.get("supersedes"), path)
     return fill_missing(LoadedDocument(path=path, text=body, **fields))
