@@ -72,3 +72,17 @@ def test_wrong_keys_are_limited_per_address_and_listing_is_not_counted():
     access.admit("Bearer sk-a", "10.0.0.1")
     with pytest.raises(RateLimited):
         access.admit("Bearer sk-a", "10.0.0.1")
+
+
+def test_reviewer_tokens_names_and_their_limits():
+    from assistant.service.access import parse_reviewers
+
+    assert parse_reviewers("dGVzdGluZ3Rva2VuMTI=") == [("政策解读员", b"dGVzdGluZ3Rva2VuMTI=")]  # base64 stays whole
+    assert parse_reviewers("王解读=token-of-wang-1, 李 解读=token-of-li-22") == [
+        ("王解读", b"token-of-wang-1"),
+        ("李 解读", b"token-of-li-22"),
+    ]
+    with pytest.raises(KeyConfigError, match="shorter than 12 bytes"):
+        parse_reviewers("short")
+    with pytest.raises(KeyConfigError, match="equals the admin token"):
+        parse_reviewers("王解读=the-admin-token", admin_token="the-admin-token")

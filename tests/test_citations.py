@@ -53,3 +53,9 @@ def test_figures_in_any_numerals_are_checked_by_value(claim, source):
 def test_a_figure_in_chinese_numerals_that_no_source_states_is_caught():
     assert unsupported_figures("所有企业都可获得一千万元补贴，三年内有效", ["企业可获得100万元补贴，3年内有效"]) == ["一千万"]
     assert unsupported_figures("按统一标准执行第一条", ["按标准执行"]) == []  # the 一 of 统一 is no figure
+
+
+def test_counting_words_and_years_in_chinese_numerals():
+    assert unsupported_figures("企业可以一次申请一项补贴，每年两次", ["企业申请补贴"]) == []
+    assert unsupported_figures("二〇二五年底前完成", ["2025年底前完成"]) == []
+    assert unsupported_figures("二〇二六年底前完成", ["2025年底前完成"]) == ["二〇二六"]

@@ -177,6 +177,15 @@ def test_nan_infinity_and_lone_surrogates_are_a_422(client):
 
 
 @pytest.mark.slow
+def test_deep_json_and_a_broken_cookie_are_4xx(client):
+    deep = post_raw(client, "/api/search", '{"question": ' + "[" * 50_000 + "]" * 50_000 + "}")
+    assert deep.status_code == 422 and "nested too deeply" in deep.json()["error"]
+    files = {"files": ("政策.md", "第一条 企业可获得补贴。".encode(), "text/markdown")}
+    broken = client.post("/gradio_api/upload", files=files, headers={"Cookie": "a=1; $foo=1"})
+    assert broken.status_code == 403
+
+
+@pytest.mark.slow
 def test_a_full_queue_answers_429_with_retry_after(client, server, llm):
     llm.script(Reply("保函费率不高于2.8‰。", delay=4))
     with ThreadPoolExecutor(2) as pool:
@@ -231,3 +240,18 @@ def test_gradio_upload_route_and_a_non_ascii_admin_token(client):
     assert client.post("/gradio_api/upload", files=files).status_code == 403
     upload = client.post("/api/documents", files=files, headers={"X-Admin-Token": ADMIN.encode()})
     assert upload.status_code == 200 and upload.json()["files"][0]["status"] == "added"
+
+
+@pytest.mark.slow
+def test_a_stream_stops_when_the_client_leaves(server, llm):
+    llm.script(Reply("保函费率不高于2.8‰，" * 40, pace=0.1))  # about 11 s of tokens
+    with httpx.stream(
+        "POST", f"{server.url}/api/ask/stream", json={"question": "电子保函费率是多少？", "mode": "llm"}, timeout=30
+    ) as response:
+        for line in response.iter_lines():
+            if line.startswith("event: token"):
+                break  # the first token has come: leave
+    deadline = time.monotonic() + 20
+    while not llm.completed and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert llm.completed == [False]

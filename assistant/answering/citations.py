@@ -159,11 +159,19 @@ FIGURE = re.compile(
 )
 _DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 _POWERS = {"十": 10, "百": 100, "千": 1000}
+_COUNTING_ONE = {"一", "两"}
+_MEASURE_WORDS = set("个次项家户名人")
 
 
 def chinese_number(text: str) -> float | None:
-    """一千二百万 → 12000000, 三十 → 30, 二点八 → 2.8; None if it is not a number."""
+    """一千二百万 → 12000000, 三十 → 30, 二点八 → 2.8, 二〇二五 → 2025 (written digit by digit); None if it is not
+    a number."""
     whole, _, decimals = text.partition("点")
+    if len(whole) > 1 and all(c in _DIGITS for c in whole):  # 二〇二五年: digits, not 2+0+2+5
+        whole_value = float("".join(str(_DIGITS[c]) for c in whole))
+        return whole_value + (
+            float("0." + "".join(str(_DIGITS[c]) for c in decimals)) if decimals and all(c in _DIGITS for c in decimals) else 0
+        )
     total, section, digit = 0.0, 0.0, None
     for char in whole:
         if char in _DIGITS:
@@ -189,6 +197,8 @@ def figure_values(text: str) -> list[tuple[str, float]]:
     found = []
     for match in FIGURE.finditer(text):
         written = match.group(0).strip()
+        if written in _COUNTING_ONE and text[match.end() : match.end() + 1] in _MEASURE_WORDS:
+            continue  # 一项、一次、一家: "a", not a figure to check
         body = written.removeprefix("百分之").removeprefix("千分之")
         if re.fullmatch(r"\d+(?:\.\d+)?", body):
             value = float(body)

@@ -5,6 +5,7 @@ Retries with backoff (connection errors, timeouts, 429, 5xx) are the openai clie
 `llm_max_retries`; what is left after them is turned into a short Chinese reason with the key redacted.
 """
 
+import re
 from collections.abc import Iterator
 from datetime import date
 
@@ -87,8 +88,17 @@ def format_passages(chunks: list[Chunk], notes: list[Amendment] = ()) -> str:
         for note in notes:
             if note.applies_to(chunk.doc_id, chunk.section, chunk.text):
                 text += f"\n【调整说明】{note.sentence()}"
-        blocks.append(f"{header}\n{text}")
+        blocks.append(unfenced(f"{header}\n{text}"))
     return "\n\n".join(blocks)
+
+
+_FENCES = re.compile(r"<(/?)(条款|问题)>")
+
+
+def unfenced(text: str) -> str:
+    """Text that cannot close or open the prompt's <条款> and <问题> fences: a passage or a question holding
+    "</条款>" would otherwise step out of the quoted data."""
+    return _FENCES.sub(r"〈\1\2〉", text)
 
 
 def stream_answer(model: BaseChatModel, question: str, passages: str) -> Iterator[str]:
@@ -96,7 +106,8 @@ def stream_answer(model: BaseChatModel, question: str, passages: str) -> Iterato
     stream of a LangChain sequence, prompt | model | parser, first reads the model's answer to its end; closing
     this one closes the model's connection at once, which is what a client who has left needs.)"""
     today = date.today().isoformat()
-    for chunk in model.stream(ANSWER_PROMPT.format_messages(question=question, passages=passages, today=today)):
+    messages = ANSWER_PROMPT.format_messages(question=unfenced(question), passages=passages, today=today)
+    for chunk in model.stream(messages):
         if isinstance(chunk.content, str) and chunk.content:
             yield chunk.content
 

@@ -12,18 +12,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Literal
 
-import anyio.to_thread
 from fastapi import FastAPI, File, Header, Query, Request, UploadFile
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, Field, StringConstraints
-from starlette.concurrency import iterate_in_threadpool
 
 from assistant.errors import PolicyQAError
 from assistant.faces.guard import ADMIN_COOKIE, MAX_FILES, RequestGuard
 from assistant.faces.openai_api import create_openai_api
 from assistant.faces.widget import add_widget_routes
+from assistant.faces.worker import Worker
 from assistant.service.service import (
     SEARCH_MODES,
     Amendment,
@@ -50,7 +49,6 @@ from assistant.service.service import (
 log = logging.getLogger(__name__)
 
 DATE = r"^\d{4}-\d{2}-\d{2}$"
-# The most files one upload request may carry; with POLICY_QA_MAX_UPLOAD_MB it bounds the request body.
 MAX_DOC_IDS = 200
 Question = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 
@@ -146,18 +144,11 @@ class SourceResponse(BaseModel):
 def create_api(service: Service) -> FastAPI:
     api = FastAPI(title="广圆享 政策问答 API", description="惠企政策智能问答：回答、检索、文档库与解读审核。")
     add_error_handlers(api)
+    work = Worker(service.settings.concurrency_limit)
     # Mounted and routed before the Gradio app takes "/": the OpenAI-compatible routes and the widget.
-    api.mount("/v1", create_openai_api(service))
+    api.mount("/v1", create_openai_api(service, work))
     add_widget_routes(api)
-
     api.add_middleware(RequestGuard, service=service)
-    # Answering is CPU work: on a 2-core machine, more threads at it only fight over the interpreter's lock, and
-    # the event loop (which answers /healthz) waits behind them. At most `concurrency_limit` work at once; the
-    # rest wait their turn here (and the guard bounds how many may wait).
-    workers = anyio.CapacityLimiter(service.settings.concurrency_limit)
-
-    async def work(function, *args):
-        return await anyio.to_thread.run_sync(function, *args, limiter=workers)
 
     @api.get("/healthz")
     async def healthz() -> dict:
@@ -188,12 +179,7 @@ def create_api(service: Service) -> FastAPI:
         # starts: the first event comes only after retrieval. A later failure becomes an `error` event.
         events = await work(service.stream, request.question, request.turns(), request.mode)
         first = await work(next, events)
-
-        async def pieces():
-            async for piece in iterate_in_threadpool(sse(itertools.chain([first], events))):
-                yield piece
-
-        return StreamingResponse(pieces(), media_type="text/event-stream")
+        return StreamingResponse(work.iterate(sse(itertools.chain([first], events)), events), media_type="text/event-stream")
 
     @api.post("/api/search")
     async def search(request: SearchRequest) -> dict:

@@ -10,7 +10,7 @@ would hide a client's disconnect from the routes, and answering must stop when t
 """
 
 import json
-from http.cookies import SimpleCookie
+from http.cookies import CookieError, SimpleCookie
 
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -42,6 +42,8 @@ def json_problem(body: bytes) -> str:
         parsed = json.loads(body, parse_constant=_reject_constant)
     except _NotJSONNumber as error:
         return str(error)
+    except RecursionError:
+        return "the JSON is nested too deeply"
     except ValueError:
         return ""
     try:
@@ -70,8 +72,7 @@ class RequestGuard:
         if method == "POST" and path.startswith("/api/") and not path.startswith("/api/documents"):
             body, receive = await read_body(receive)
             if len(body) > MAX_JSON_BYTES:  # sent in chunks without a length
-                message = f"the request body is over {MAX_JSON_BYTES // 1_000_000} MB; send a shorter one"
-                await JSONResponse({"error": message}, status_code=413)(scope, receive, send)
+                await too_large()(scope, receive, send)
                 return
             if problem := json_problem(body):
                 await JSONResponse({"error": f"invalid request: {problem}"}, status_code=422)(scope, receive, send)
@@ -92,12 +93,12 @@ class RequestGuard:
     def refusal(self, path: str, method: str, headers: dict[str, str]) -> JSONResponse | None:
         """The response that refuses a request from its line and headers alone, or None to let it through."""
         if method == "POST" and path.rstrip("/").endswith("/upload") and not path.startswith(("/api/", "/v1/")):
-            cookie = SimpleCookie(headers.get("cookie", ""))
             try:
-                self.service.check_admin_session(cookie[ADMIN_COOKIE].value if ADMIN_COOKIE in cookie else None)
+                self.service.check_admin_session(admin_cookie(headers.get("cookie", "")))
             except Forbidden as error:
                 return JSONResponse({"error": str(error)}, status_code=403)
-        length = int(headers.get("content-length", "0") or 0) if headers.get("content-length", "").isdigit() else 0
+        declared = headers.get("content-length", "")
+        length = int(declared) if declared.isascii() and declared.isdigit() else 0
         if path.startswith("/api/documents") and method in ("POST", "DELETE"):
             try:
                 self.service.check_admin(headers.get("x-admin-token"))
@@ -111,6 +112,19 @@ class RequestGuard:
                 {"error": f"the request body is over {MAX_JSON_BYTES // 1_000_000} MB; send a shorter one"}, status_code=413
             )
         return None
+
+
+def too_large() -> JSONResponse:
+    return JSONResponse({"error": f"the request body is over {MAX_JSON_BYTES // 1_000_000} MB; send a shorter one"}, status_code=413)
+
+
+def admin_cookie(header: str) -> str | None:
+    """The admin cookie's value; a malformed Cookie header counts as none."""
+    try:
+        cookie = SimpleCookie(header)
+    except CookieError:
+        return None
+    return cookie[ADMIN_COOKIE].value if ADMIN_COOKIE in cookie else None
 
 
 async def read_body(receive: Receive) -> tuple[bytes, Receive]:

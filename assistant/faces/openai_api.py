@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.exceptions import HTTPException
 
 from assistant.errors import PolicyQAError, RateLimited
+from assistant.faces.worker import Worker
 from assistant.service.plain_text import sources_text, verified_text
 from assistant.service.service import MAX_HISTORY, AskResponse, Message, Service, ServiceEvent
 
@@ -107,7 +108,7 @@ class OpenAIError(PolicyQAError):
         self.param = param
 
 
-def create_openai_api(service: Service) -> FastAPI:
+def create_openai_api(service: Service, work: Worker) -> FastAPI:
     v1 = FastAPI(title="广圆享 OpenAI-compatible API", docs_url=None, redoc_url=None, openapi_url=None)
     add_openai_error_handlers(v1)
 
@@ -143,7 +144,7 @@ def create_openai_api(service: Service) -> FastAPI:
         return {"object": "list", "data": [{"id": name, "object": "model", "created": 0, "owned_by": "guangyuanxiang"} for name in MODELS]}
 
     @v1.post("/chat/completions")
-    def chat_completions(body: ChatRequest):
+    async def chat_completions(body: ChatRequest, request: Request):
         mode = MODELS.get(body.model)
         if mode is None:
             raise OpenAIError(f"the model '{body.model}' does not exist; use one of {', '.join(MODELS)}", 404, "model_not_found", "model")
@@ -152,11 +153,21 @@ def create_openai_api(service: Service) -> FastAPI:
         question, history = conversation(body.messages)
         completion = Completion(body.model, question, history)
         # A bad question (too long, no index) raises here, with its status, before a stream starts.
-        events = service.stream(question, history, mode)
+        events = await work(service.stream, question, history, mode)
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
-            return StreamingResponse(completion.chunks(events, include_usage), media_type="text/event-stream", headers=STREAM_HEADERS)
-        return completion.whole(events)
+            chunks = work.iterate(completion.chunks(events, include_usage), events)
+            return StreamingResponse(chunks, media_type="text/event-stream", headers=STREAM_HEADERS)
+        # Step by step, so that the work stops when the client leaves.
+        steps: list[ServiceEvent] = []
+        try:
+            while (event := await work(next, events, None)) is not None:
+                steps.append(event)
+                if event.answer is None and await request.is_disconnected():
+                    return error_response("the client closed the connection", 499)
+        finally:
+            events.close()
+        return completion.whole(iter(steps))
 
     return v1
 

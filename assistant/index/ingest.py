@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING, Literal
 from assistant.documents.amendments import AMENDMENTS_FILE
 from assistant.documents.approvals import APPROVALS_FILE
 from assistant.documents.chunking import Chunk, chunk_document
-from assistant.documents.instructions import PlantedLine, describe, planted_lines
+from assistant.documents.instructions import PlantedLine, describe, planted_lines, why_planted
 from assistant.documents.items import PolicyItem, extract_items
 from assistant.documents.loaders import LoadError
+from assistant.documents.loaders.base import LoadedDocument
 from assistant.documents.loaders.isolated import IsolatedLoader
 from assistant.documents.questions import QUESTIONS_FOLDER, AttachedQuestion, questions_file, read_questions_file
 from assistant.index.embeddings import CachedEmbeddings, make_provider
@@ -217,7 +218,8 @@ def read_corpus(
         if sha is None:
             size_mb = path.stat().st_size / 1_000_000
             reason = f"{path.name}: {size_mb:.1f} MB is over the {settings.max_file_mb:g} MB limit per file (POLICY_QA_MAX_FILE_MB)"
-            plan.report.files.append(FileReport(doc_id, "failed", 0, reason))
+            old = old_records.get(doc_id)
+            plan.report.files.append(_failure(reason, doc_id, old if reusable else None, old_parts, plan))
             continue
         if keepers[sha] != doc_id:
             message = f"the same content as {keepers[sha]}, which is indexed; delete one of the two"
@@ -242,7 +244,7 @@ def read_corpus(
             reason = f"{path.name}: unexpected error while reading ({error.__class__.__name__}: {error})"
             plan.report.files.append(_failure(reason, doc_id, old if reusable else None, old_parts, plan))
             continue
-        planted = planted_lines(document.text)
+        planted = planted_lines(document.text) + planted_metadata(document)
         flag_chunks(chunks, planted)
         record = DocumentRecord(
             doc_id=doc_id, file=doc_id, sha256=sha, chunks=len(chunks), warnings=document.warnings, questions_sha256=questions_sha,
@@ -282,6 +284,18 @@ def content_hashes(settings: Settings, files: list[Path], old_records: dict[str,
         if keeper != doc_id and indexed_with(doc_id, sha) and not indexed_with(keeper, sha):
             keepers[sha] = doc_id
     return hashes, keepers
+
+
+def planted_metadata(document: LoadedDocument) -> list[PlantedLine]:
+    """A title, 文号 or authority that reads as an instruction is copied into every passage: it withholds the
+    whole document (the line spans all of its text)."""
+    found = []
+    for name in ("title", "doc_number", "authority", "level", "region"):
+        value = str(getattr(document, name) or "")
+        why = why_planted(value)
+        if why:
+            found.append(PlantedLine(0, 0, len(document.text), f"{name}: {value}", why))
+    return found
 
 
 def flag_chunks(chunks: list[Chunk], planted: list[PlantedLine]) -> None:

@@ -148,5 +148,6 @@ class KnowledgeBase:
         """The chunks of each (document, section), in document order: a measure split in two is read whole."""
         grouped: dict[tuple[str, str], list[Chunk]] = {}
         for chunk in sorted(self.chunks.values(), key=lambda c: (c.doc_id, c.start)):
-            grouped.setdefault((chunk.doc_id, chunk.section), []).append(chunk)
+            if chunk.chunk_id not in self.withheld:  # a withheld passage is never read out, whole or in part
+                grouped.setdefault((chunk.doc_id, chunk.section), []).append(chunk)
         return grouped

@@ -41,17 +41,27 @@ def token_matches(offered: str | None, expected: bytes) -> bool:
     return any([secrets.compare_digest(candidate, expected) for candidate in candidates])
 
 
-def parse_reviewers(value: str) -> list[tuple[str, bytes]]:
-    """`POLICY_QA_REVIEWER_TOKEN`: one token, or `name=token` entries separated by commas, so that a verified
-    answer records which interpreter checked it."""
+# A reviewer token shorter than this is refused at start-up: it would be guessed.
+MIN_REVIEWER_TOKEN_BYTES = 12
+
+
+def parse_reviewers(value: str, admin_token: str = "") -> list[tuple[str, bytes]]:
+    """`POLICY_QA_REVIEWER_TOKEN`: one token, or `名字=token` entries separated by commas, so that a verified
+    answer records which interpreter checked it. The part before the first `=` is a name only when it holds a
+    Chinese character or a space: a base64 token such as `dGVzdA==` stays one token."""
     reviewers = []
     for n, entry in enumerate((e.strip() for e in value.split(",")), start=1):
         if not entry:
             continue
-        name, _, token = entry.partition("=") if "=" in entry else ("政策解读员", "", entry)
-        if not token.strip() or not name.strip():
-            raise KeyConfigError(f"POLICY_QA_REVIEWER_TOKEN entry {n}: write a token, or name=token")
-        reviewers.append((name.strip(), token.strip().encode()))
+        name, _, token = entry.partition("=")
+        if not token or not any(not c.isascii() or c.isspace() for c in name):
+            name, token = "政策解读员", entry
+        secret = token.strip().encode()
+        if len(secret) < MIN_REVIEWER_TOKEN_BYTES:
+            raise KeyConfigError(f"POLICY_QA_REVIEWER_TOKEN entry {n} is shorter than {MIN_REVIEWER_TOKEN_BYTES} bytes; use a longer token")
+        if admin_token and secret == admin_token.encode():
+            raise KeyConfigError(f"POLICY_QA_REVIEWER_TOKEN entry {n} equals the admin token; give interpreters a token of their own")
+        reviewers.append((name.strip(), secret))
     return reviewers
 
 

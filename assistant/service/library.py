@@ -8,11 +8,16 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from assistant.documents.amendments import AMENDMENTS_FILE
+from assistant.documents.approvals import APPROVALS_FILE
 from assistant.documents.loaders import SUPPORTED
 from assistant.errors import PolicyQAError
 from assistant.index.ingest import Enrich, IngestReport, QuestionWriter, has_control_characters, ingest
 from assistant.index.store import KnowledgeBaseError
 from assistant.settings import Settings
+
+# Files of the corpus folder that are data about the documents, not documents.
+CORPUS_DATA_FILES = {AMENDMENTS_FILE, APPROVALS_FILE}
 
 
 class LibraryError(PolicyQAError):
@@ -115,9 +120,9 @@ def remove_document(
     settings: Settings, doc_id: str, progress: bool = False, enrich: Enrich | None = None, write_questions: QuestionWriter | None = None
 ) -> IngestReport:
     target = settings.corpus_dir / doc_id
-    if "/" in doc_id.replace("\\", "/") or not target.is_file():
+    if "/" in doc_id.replace("\\", "/") or not target.is_file() or doc_id in CORPUS_DATA_FILES:
         raise LibraryError(f"no document '{doc_id}' in the corpus; list them with GET /api/documents")
-    if sum(1 for p in settings.corpus_dir.iterdir() if p.is_file()) == 1:
+    if sum(1 for p in settings.corpus_dir.iterdir() if p.is_file() and p.name not in CORPUS_DATA_FILES) == 1:
         raise LibraryError(f"'{doc_id}' is the last document; add another before deleting it")
     with tempfile.TemporaryDirectory() as backup_dir:
         backup = Path(backup_dir) / doc_id

@@ -118,7 +118,8 @@ class Service:
         self._library_lock = threading.Lock()
         keys = settings.api_keys.get_secret_value() if settings.api_keys else ""
         self._integrators = IntegratorAccess(parse_keys(keys, settings.api_rate_limit), settings.api_rate_limit)
-        self._reviewers = parse_reviewers(settings.reviewer_token.get_secret_value() if settings.reviewer_token else "")
+        admin = settings.admin_token.get_secret_value() if settings.admin_token else ""
+        self._reviewers = parse_reviewers(settings.reviewer_token.get_secret_value() if settings.reviewer_token else "", admin)
         self._session_key = secrets.token_bytes(32)
         self._shipped_notes: tuple[tuple[int, int] | None, list[Amendment]] = (None, [])
 
@@ -174,11 +175,17 @@ class Service:
             return self._reviews
 
     def health(self) -> Health:
-        try:
-            kb = self.kb
-        except Unavailable as error:
-            return Health("unavailable", 0, 0, self.llm_configured, str(error))
-        return Health("ok", len(kb.documents), len(kb.chunks), self.llm_configured)
+        """The index as it is open now, without waiting: a reload in progress (which holds the lock while the
+        embedding model loads) must not hold up a health check. Only a service never opened opens here."""
+        opened, problem = self._opened, self._problem
+        if opened is None and not problem:
+            try:
+                opened = self._current()
+            except Unavailable as error:
+                problem = str(error)
+        if opened is None:
+            return Health("unavailable", 0, 0, self.llm_configured, problem or "the index is not available")
+        return Health("ok", len(opened.kb.documents), len(opened.kb.chunks), self.llm_configured)
 
     # --- answering -----------------------------------------------------------------------------------
 
@@ -274,7 +281,7 @@ class Service:
     def source(self, citation: Citation) -> SourceView:
         kb = self.kb
         chunk = kb.chunks.get(citation.chunk_id)
-        if chunk is None:
+        if chunk is None or chunk.chunk_id in kb.withheld:
             raise NotFound(f"the index no longer holds {citation.chunk_id}; ask again")
         at = citation.start - chunk.start
         if chunk.text[at : at + len(citation.quote)] != citation.quote:
