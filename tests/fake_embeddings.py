@@ -7,10 +7,11 @@ an HTTP status (429, 500, 404 for an unknown model), a delay (a timeout), or vec
 import hashlib
 import json
 import math
-import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from fake_llm import LocalServer
 
 
 @dataclass
@@ -38,28 +39,13 @@ def vector(text: str, dimensions: int) -> list[float]:
     return [v / norm for v in buckets]
 
 
-class FakeEmbeddingsServer:
+class FakeEmbeddingsServer(LocalServer):
     def __init__(self, dimensions: int = 64, model: str = "fake-embed") -> None:
         self.dimensions = dimensions
         self.model = model
         self.steps: list = []  # taken one per request, then every request succeeds
         self.requests: list[dict] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/v1"
-
-    def start(self) -> "FakeEmbeddingsServer":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__()
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self

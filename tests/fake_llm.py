@@ -50,34 +50,44 @@ def passage_number(request: dict, needle: str) -> int:
     raise AssertionError(f"no passage with {needle!r} was given")
 
 
-class FakeChatServer:
+class LocalServer:
+    """An HTTP server on a free port of 127.0.0.1, in a thread, serving the handler class `_handler()` returns."""
+
     def __init__(self) -> None:
-        self.steps: list[Step] = [Reply("好的。")]
-        self.requests: list[dict] = []
-        self.headers: list[dict] = []
-        self.completed: list[bool] = []  # per streamed reply: sent to the end, or cut off by the client
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        raise NotImplementedError
 
     @property
     def base_url(self) -> str:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}/v1"
 
-    def script(self, *steps: Step) -> None:
-        self.steps = list(steps)
-        self.requests.clear()
-        self.headers.clear()
-        self.completed.clear()
-
-    def start(self) -> "FakeChatServer":
+    def start(self):
         self._thread.start()
         return self
 
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+class FakeChatServer(LocalServer):
+    def __init__(self) -> None:
+        self.steps: list[Step] = [Reply("好的。")]
+        self.requests: list[dict] = []
+        self.headers: list[dict] = []
+        self.completed: list[bool] = []  # per streamed reply: sent to the end, or cut off by the client
+        super().__init__()
+
+    def script(self, *steps: Step) -> None:
+        self.steps = list(steps)
+        self.requests.clear()
+        self.headers.clear()
+        self.completed.clear()
 
     def _next_step(self) -> Step:
         return self.steps.pop(0) if len(self.steps) > 1 else self.steps[0]

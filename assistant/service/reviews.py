@@ -197,16 +197,11 @@ CSV_COLUMNS = ["id", "created", "verdict", "reviewer", "question", "answer", "co
 
 
 def to_csv(reviews: list[Review]) -> str:
-    """UTF-8 with a BOM, so that Excel opens the Chinese text correctly."""
-    out = io.StringIO()
-    out.write("\ufeff")
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
+    rows = []
     for r in reviews:
         sources = "；".join(f"[{c.get('n')}] {c.get('doc_title', '')} {c.get('section', '')}" for c in r.citations)
-        row = [r.id, r.created, r.verdict, r.reviewer, r.question, r.answer, r.correction, r.comment, r.mode, sources]
-        writer.writerow([spreadsheet_safe(cell) for cell in row])
-    return out.getvalue()
+        rows.append([r.id, r.created, r.verdict, r.reviewer, r.question, r.answer, r.correction, r.comment, r.mode, sources])
+    return csv_text(CSV_COLUMNS, rows)
 
 
 AMENDMENT_COLUMNS = [
@@ -224,14 +219,20 @@ AMENDMENT_COLUMNS = [
 
 
 def amendments_csv(notes: list[Amendment]) -> str:
-    """The amendment notes, for export beside the reviews (UTF-8 with a BOM, like `to_csv`)."""
+    """The amendment notes, for export beside the reviews."""
+    rows = [
+        [getattr(note, column) if column != "superseded" else "、".join(note.superseded) for column in AMENDMENT_COLUMNS] for note in notes
+    ]
+    return csv_text(AMENDMENT_COLUMNS, rows)
+
+
+def csv_text(columns: list[str], rows: list[list]) -> str:
+    """UTF-8 with a BOM, so that Excel opens the Chinese text correctly; no cell can run as a formula."""
     out = io.StringIO()
     out.write("\ufeff")
     writer = csv.writer(out)
-    writer.writerow(AMENDMENT_COLUMNS)
-    for note in notes:
-        row = [getattr(note, column) for column in AMENDMENT_COLUMNS]
-        row[AMENDMENT_COLUMNS.index("superseded")] = "、".join(note.superseded)
+    writer.writerow(columns)
+    for row in rows:
         writer.writerow([spreadsheet_safe(cell) for cell in row])
     return out.getvalue()
 
