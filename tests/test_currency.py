@@ -164,7 +164,8 @@ def test_a_newer_document_links_itself_and_an_expired_one_is_left_out(tmp_path):
     service.ingest()
     records = {d.doc_id: d for d in service.documents()}
     assert records["失业保险新规定.md"].effective_date == "2026-03-01"
-    assert service.validity(records["过期通知.md"]) == "已失效" and service.validity(records["失业保险条例.md"]) == "部分条款已调整"
+    validity = service.validities()
+    assert validity["过期通知.md"] == "已失效" and validity["失业保险条例.md"] == "部分条款已调整"
     hits = service.search("失业保险金最长领多久？", 5)
     ranks = {h.chunk.doc_id: h.rank for h in reversed(hits)}
     assert ranks["失业保险新规定.md"] < ranks.get("失业保险条例.md", 99)

@@ -3,6 +3,7 @@ official `openai` package, LangChain's `ChatOpenAI`, and Chromium (Playwright) o
 
 import functools
 import threading
+import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -232,3 +233,14 @@ def test_widget_shows_a_model_answer_as_text_never_as_markup(app, llm):
         expect(answer).to_contain_text("<img src=x")
         assert page.locator(".assistant img, .assistant a").count() == 0 and page.evaluate("window.pwned") is None
         browser.close()
+
+
+def test_a_completion_stops_when_the_client_leaves(app, llm):
+    llm.script(Reply("保函费率不高于2.8‰，" * 40, pace=0.1))  # about 11 s of tokens
+    body = {"model": "policy-qa", "messages": [{"role": "user", "content": QUESTION}]}
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{app.url}/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {KEY}"}, timeout=1.5)
+    deadline = time.monotonic() + 20
+    while not llm.completed and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert llm.completed == [False]  # the model's stream was closed, not read to its end

@@ -160,10 +160,12 @@ class Assistant:
         clock.lap("rewrite")
         hits = self.retrieve(standalone, wordings)
         clock.lap("retrieve")
+        # Read once per answer: the notes in force when it was asked.
+        notes = self.notes()
         if use_model and failure is None:
-            yield from self._llm(question, standalone, hits, clock)
+            yield from self._llm(question, standalone, hits, clock, notes)
         else:
-            yield from self._extractive(question, standalone, hits, clock, self._fallback_notice(failure))
+            yield from self._extractive(question, standalone, hits, clock, notes, self._fallback_notice(failure))
 
     def retrieve(self, question: str, wordings: Sequence[str] = ()) -> list[SearchHit]:
         """The passages an answer is given: the `top_k` best, or with a context budget (`context_chars`), the
@@ -235,25 +237,32 @@ class Assistant:
         return f"语言模型暂时不可用（{failure}），以下是从政策条款中直接摘录的回答。" if failure else None
 
     def _extractive(
-        self, question: str, standalone: str, hits: list[SearchHit], clock: _Clock, notice: str | None = None
+        self, question: str, standalone: str, hits: list[SearchHit], clock: _Clock, notes: list[Amendment], notice: str | None = None
     ) -> Iterator[AnswerEvent]:
         result = self.extractor.answer(standalone, hits, self.settings.refusal_threshold)
         clock.lap("extract")
-        answer = self._extractive_answer(question, standalone, result, hits, notice, clock)
+        answer = self._extractive_answer(question, standalone, result, hits, notes, notice, clock)
         yield AnswerEvent("token", text=answer.answer)
         yield AnswerEvent("answer", answer=answer)
 
     def _extractive_answer(
-        self, question: str, standalone: str, result: ExtractiveAnswer, hits: list[SearchHit], notice: str | None, clock: _Clock
+        self,
+        question: str,
+        standalone: str,
+        result: ExtractiveAnswer,
+        hits: list[SearchHit],
+        notes: list[Amendment],
+        notice: str | None,
+        clock: _Clock,
     ) -> Answer:
-        answer = result.answer + self._currency_line(standalone, result.citations)
+        answer = result.answer + self._currency_line(standalone, result.citations, notes)
         shown: set[str] = set()
-        for citation in attach_notes(result.citations, self.notes()):
+        for citation in attach_notes(result.citations, notes):
             # The note comes before the first quote of the clause it changes; the quote itself stays verbatim.
             line = f"{citation.n}. {citation.quote}[{citation.n}]"
-            notes = "".join(f"⚠️ {note.sentence()}\n" for note in citation.amendments if note.note_id not in shown)
+            lead = "".join(f"⚠️ {note.sentence()}\n" for note in citation.amendments if note.note_id not in shown)
             shown.update(note.note_id for note in citation.amendments)
-            answer = answer.replace(line, notes + line, 1)
+            answer = answer.replace(line, lead + line, 1)
         return Answer(
             question=question,
             answer=answer,
@@ -266,13 +275,13 @@ class Assistant:
             standalone_question=standalone,
         )
 
-    def _currency_line(self, question: str, citations: list[Citation]) -> str:
+    def _currency_line(self, question: str, citations: list[Citation], notes: list[Amendment]) -> str:
         """For a question about now ("今年", "现在", "目前"), the date today and the status of each cited document."""
         if not citations or not NOW.search(question):
             return ""
         today = date.today().isoformat()
         records = {d.doc_id: d for d in self.kb.documents}
-        amended = {note.doc_id for note in self.notes()}
+        amended = {note.doc_id for note in notes}
         parts = []
         for doc_id in dict.fromkeys(c.doc_id for c in citations):
             record = records.get(doc_id)
@@ -281,12 +290,12 @@ class Assistant:
                 parts.append(f"《{record.title}》{record.validity(today, doc_id in amended)}{since}")
         return f"\n（今天是{today}。" + "；".join(parts) + "。）" if parts else ""
 
-    def _llm(self, question: str, standalone: str, hits: list[SearchHit], clock: _Clock) -> Iterator[AnswerEvent]:
+    def _llm(self, question: str, standalone: str, hits: list[SearchHit], clock: _Clock, notes: list[Amendment]) -> Iterator[AnswerEvent]:
         from assistant.answering.llm import format_passages, stream_answer
 
         streamed: list[str] = []
         failure = None
-        pieces = stream_answer(self.model, standalone, format_passages([h.chunk for h in hits], self.notes()))
+        pieces = stream_answer(self.model, standalone, format_passages([h.chunk for h in hits], notes))
         try:
             for piece in pieces:
                 if piece:
@@ -302,29 +311,30 @@ class Assistant:
         if failure is not None:
             if streamed:
                 yield AnswerEvent("reset")
-            yield from self._extractive(question, standalone, hits, clock, self._fallback_notice(failure))
+            yield from self._extractive(question, standalone, hits, clock, notes, self._fallback_notice(failure))
             return
         clock.lap("generate")
-        yield AnswerEvent("answer", answer=self._verified_answer(question, standalone, "".join(streamed), hits, clock))
+        yield AnswerEvent("answer", answer=self._verified_answer(question, standalone, "".join(streamed), hits, clock, notes))
 
-    def _verified_answer(self, question: str, standalone: str, text: str, hits: list[SearchHit], clock: _Clock) -> Answer:
+    def _verified_answer(
+        self, question: str, standalone: str, text: str, hits: list[SearchHit], clock: _Clock, notes: list[Amendment]
+    ) -> Answer:
         checked = verify(text, [h.chunk for h in hits])
         refused = is_refusal(checked.answer)
-        notes = []
+        problems = []
         if checked.invalid_markers:
             listed = "、".join(f"[{n}]" for n in dict.fromkeys(checked.invalid_markers))
-            notes.append(f"已删除不存在的引用 {listed}：回答只能引用给出的 {len(hits)} 条条款。")
+            problems.append(f"已删除不存在的引用 {listed}：回答只能引用给出的 {len(hits)} 条条款。")
         if not checked.citations and not refused:
-            notes.append("未经核实：回答没有引用任何条款，请以政策原文为准。")
+            problems.append("未经核实：回答没有引用任何条款，请以政策原文为准。")
         if checked.unsupported:
-            notes.append(f"以下数字在所引条款中找不到，请核对：{'、'.join(checked.unsupported)}。")
-        amended = attach_notes(checked.citations, self.notes())
-        outdated = [f for c in amended for note in c.amendments for f in note.superseded if f in checked.answer]
+            problems.append(f"以下数字在所引条款中找不到，请核对：{'、'.join(checked.unsupported)}。")
+        cited_notes = {note.note_id: note for c in attach_notes(checked.citations, notes) for note in c.amendments}
+        outdated = [f for note in cited_notes.values() for f in note.superseded if f in checked.answer]
         if outdated:
             # A figure the clause states but a later source has changed is not verified by quoting the clause.
-            notes.append(f"以下数字已被新规定调整，不再适用，请核对：{'、'.join(dict.fromkeys(outdated))}。")
-        for note in dict.fromkeys(n.note_id for c in amended for n in c.amendments):
-            notes.append(next(n for c in amended for n in c.amendments if n.note_id == note).sentence())
+            problems.append(f"以下数字已被新规定调整，不再适用，请核对：{'、'.join(dict.fromkeys(outdated))}。")
+        problems += [note.sentence() for note in cited_notes.values()]
         answer, citations = checked.answer, checked.citations
         if refused and not citations:
             answer, citations = self._with_closest_clauses(answer, standalone, hits)
@@ -336,7 +346,7 @@ class Assistant:
             refused=refused,
             citations=citations,
             retrieved=passages(hits),
-            notice=" ".join(notes) or None,
+            notice=" ".join(problems) or None,
             timings_ms=clock.total(),
             standalone_question=standalone,
         )

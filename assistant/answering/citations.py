@@ -167,11 +167,11 @@ def chinese_number(text: str) -> float | None:
     """一千二百万 → 12000000, 三十 → 30, 二点八 → 2.8, 二〇二五 → 2025 (written digit by digit); None if it is not
     a number."""
     whole, _, decimals = text.partition("点")
+    if decimals and not all(c in _DIGITS for c in decimals):
+        return None
+    fraction = float("0." + "".join(str(_DIGITS[c]) for c in decimals)) if decimals else 0.0
     if len(whole) > 1 and all(c in _DIGITS for c in whole):  # 二〇二五年: digits, not 2+0+2+5
-        whole_value = float("".join(str(_DIGITS[c]) for c in whole))
-        return whole_value + (
-            float("0." + "".join(str(_DIGITS[c]) for c in decimals)) if decimals and all(c in _DIGITS for c in decimals) else 0
-        )
+        return float("".join(str(_DIGITS[c]) for c in whole)) + fraction
     total, section, digit = 0.0, 0.0, None
     for char in whole:
         if char in _DIGITS:
@@ -184,12 +184,7 @@ def chinese_number(text: str) -> float | None:
             section, digit = 0.0, None
         else:
             return None
-    value = total + section + (digit or 0)
-    if decimals:
-        if not all(c in _DIGITS for c in decimals):
-            return None
-        value += float("0." + "".join(str(_DIGITS[c]) for c in decimals))
-    return value
+    return total + section + (digit or 0) + fraction
 
 
 def figure_values(text: str) -> list[tuple[str, float]]:

@@ -8,21 +8,29 @@ when. The shipped notes are `corpus/amendments.yaml`, reviewed like code; interp
 import hashlib
 from datetime import date
 from pathlib import Path
+from typing import Annotated
 
 import yaml
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
 AMENDMENTS_FILE = "amendments.yaml"
 
 
-class Amendment(BaseModel):
+class AmendmentFields(BaseModel):
+    """What a note says; who recorded it and when are added when it is recorded."""
+
     doc_id: str = Field(max_length=300)
     clause: str = Field(min_length=2, max_length=500)  # section path (第九十五条) or a sentence quoted from the clause
     change: str = Field(min_length=2, max_length=1000)  # what changed, in one sentence
     source_title: str = Field(min_length=2, max_length=300)
     source_number: str = Field("", max_length=200)  # 文号
     effective: str = Field("", max_length=40)  # the newer source's effective date, YYYY-MM-DD
-    superseded: list[str] = Field(default_factory=list, max_length=20)  # figures of the clause the change makes outdated
+    superseded: list[Annotated[str, StringConstraints(max_length=50)]] = Field(
+        default_factory=list, max_length=20
+    )  # figures it makes outdated
+
+
+class Amendment(AmendmentFields):
     recorded_by: str = Field("", max_length=100)
     recorded_at: str = Field("", max_length=40)
     note_id: str = ""  # stable id: of the shipped file's entry, or the review database's row

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from assistant.documents.chunking import Chunk
 from assistant.documents.loaders.base import LoadedDocument
+from assistant.documents.loaders.metadata import EFFECTIVE, find_date
 from assistant.vocabulary import DUTY_LINE, PLACE_NAMES, duty_units, level_tier, split_units
 
 # Beneficiaries: label → the words that name them in policy texts.
@@ -99,7 +100,6 @@ CONDITIONS: dict[str, re.Pattern] = {
     "期限": re.compile(r"[\d一二三四五六七八九十两]+\s*个?(?:工作日|日|天|个月|年)(?:内|以内)?"),
 }
 DEPARTMENT = re.compile(r"(?:由|向)((?:国务院|县级以上|省级|设区的市|地方)?[^，。；：、]{0,20}?(?:部门|机关|机构|委员会|局))")
-IN_FORCE = re.compile(r"自(\d{4})年(\d{1,2})月(\d{1,2})日起施行")
 YEAR_IN_TITLE = re.compile(r"(20\d{2})年")
 
 
@@ -176,8 +176,8 @@ def department_tags(text: str, offset: int) -> tuple[list[str], list[str], list[
 def validity(document: LoadedDocument) -> tuple[Tag | None, Tag | None]:
     """In force from the 施行 date a law states, or from the document's date; a plan titled for one year ends with it."""
     start = None
-    if m := IN_FORCE.search(document.text):
-        start = Tag(value=f"{m.group(1)}-{int(m.group(2)):02d}-{int(m.group(3)):02d}", evidence=m.group(0), start=m.start(), end=m.end())
+    if m := EFFECTIVE.search(document.text):  # the same statement the document's 施行日期 is read from
+        start = Tag(value=find_date(m.group(1)), evidence=m.group(0), start=m.start(), end=m.end())
     until = None
     if document.level.startswith("市级") and (m := YEAR_IN_TITLE.search(document.title)):
         at = document.text.find(document.title)

@@ -26,6 +26,7 @@ from assistant.faces.worker import Worker
 from assistant.service.service import (
     SEARCH_MODES,
     Amendment,
+    AmendmentFields,
     Approval,
     AskResponse,
     Citation,
@@ -96,16 +97,10 @@ class FeedbackRequest(BaseModel):
     comment: str = Field("", max_length=5000)
 
 
-class AmendmentRequest(BaseModel):
-    """What an interpreter records; who and when are added by the server."""
+class AmendmentRequest(AmendmentFields):
+    """What an interpreter records; who and when are added by the server. The date must be a date."""
 
-    doc_id: str = Field(max_length=300)
-    clause: str = Field(min_length=2, max_length=500)
-    change: str = Field(min_length=2, max_length=1000)
-    source_title: str = Field(min_length=2, max_length=300)
-    source_number: str = Field("", max_length=200)
     effective: str = Field("", pattern=r"^(\d{4}-\d{2}-\d{2})?$")
-    superseded: list[Annotated[str, StringConstraints(max_length=50)]] = Field(default_factory=list, max_length=20)
 
 
 class AdminSessionRequest(BaseModel):
@@ -162,15 +157,8 @@ def create_api(service: Service) -> FastAPI:
         """Worked step by step in the thread pool; when the client has gone, the work stops after the current step
         (a language model's answer is cut off between tokens)."""
         events = await work(service.stream, request.question, request.turns(), request.mode)
-        try:
-            while (event := await work(next, events, None)) is not None:
-                if event.answer is not None:
-                    return event.answer
-                if await http.is_disconnected():
-                    return JSONResponse({"error": "the client closed the connection"}, status_code=499)
-            raise AssertionError("the service's stream always ends with an answer")
-        finally:
-            events.close()
+        answer = await work.answer(events, http)
+        return answer if answer is not None else JSONResponse({"error": "the client closed the connection"}, status_code=499)
 
     @api.post("/api/ask/stream", response_class=StreamingResponse)
     async def ask_stream(request: AskRequest) -> StreamingResponse:

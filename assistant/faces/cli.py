@@ -105,13 +105,14 @@ def docs_command(as_json: bool) -> None:
     """List the indexed documents: title, 文号, date, issuing authority, validity, chunk count."""
     service = open_service()
     documents = service.documents()
+    validity = service.validities()
     if as_json:
-        rows = [d.model_dump(exclude={"sha256"}) | {"validity": service.validity(d)} for d in documents]
+        rows = [d.model_dump(exclude={"sha256"}) | {"validity": validity[d.doc_id]} for d in documents]
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
     for d in documents:
         click.echo(f"{d.title}\n    文号: {d.doc_number or '—'}  日期: {d.date or '—'}  机关: {d.authority or '—'}  chunks: {d.chunks}")
-        click.echo(f"    施行: {d.effective_date or '—'}  失效: {d.expiry_date or '—'}  状态: {service.validity(d)}")
+        click.echo(f"    施行: {d.effective_date or '—'}  失效: {d.expiry_date or '—'}  状态: {validity[d.doc_id]}")
     click.echo(f"{len(documents)} documents, {sum(d.chunks for d in documents)} chunks.")
 
 

@@ -24,6 +24,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from assistant.errors import PolicyQAError, RateLimited
 from assistant.faces.worker import Worker
@@ -98,6 +99,40 @@ class ChatRequest(BaseModel):
         return None
 
 
+class IntegratorGate:
+    """Every /v1 request: the size, the key and the rate limit are checked before the body is read. Listing the
+    models (which front ends poll) needs a key but does not count against its limit. Plain ASGI, as the request
+    guard is, so that a route still sees its client leave."""
+
+    def __init__(self, app: ASGIApp, service: Service):
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        refusal = self.refusal(scope)
+        await (refusal or self.app)(scope, receive, send)
+
+    def refusal(self, scope: Scope) -> JSONResponse | None:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        length = headers.get("content-length", "")
+        declared = length.isascii() and length.isdigit()
+        if scope["method"] == "POST" and not declared:
+            # A body of undeclared length (chunked) could be of any size.
+            return error_response("send the body with a Content-Length header", 411, "length_required")
+        if declared and int(length) > MAX_BODY_BYTES:
+            return error_response(f"the request is over {MAX_BODY_BYTES // 1_000_000} MB; send a shorter conversation", 413)
+        client = scope["client"][0] if scope.get("client") else "?"
+        try:
+            caller = self.service.admit_integrator(headers.get("authorization"), client, count=not scope["path"].endswith("/models"))
+        except PolicyQAError as error:
+            return known_error_response(error)
+        log.info("%s from %s", scope["path"], caller)
+        return None
+
+
 class OpenAIError(PolicyQAError):
     """A request the protocol itself rules out (no user message, an unknown model, an unsupported parameter)."""
 
@@ -112,26 +147,7 @@ def create_openai_api(service: Service, work: Worker) -> FastAPI:
     v1 = FastAPI(title="广圆享 OpenAI-compatible API", docs_url=None, redoc_url=None, openapi_url=None)
     add_openai_error_handlers(v1)
 
-    @v1.middleware("http")
-    async def admit(request: Request, call_next):
-        """The size, the key and the rate limit are checked before the body is read. Listing the models (which
-        front ends poll) needs a key but does not count against its limit."""
-        length = request.headers.get("content-length")
-        if request.method == "POST" and not (length and length.isdigit()):
-            # A body of undeclared length (chunked) could be of any size.
-            return error_response("send the body with a Content-Length header", 411, "length_required")
-        if int(length or 0) > MAX_BODY_BYTES:
-            return error_response(f"the request is over {MAX_BODY_BYTES // 1_000_000} MB; send a shorter conversation", 413)
-        try:
-            caller = service.admit_integrator(
-                request.headers.get("authorization"),
-                request.client.host if request.client else "?",
-                count=not request.url.path.endswith("/models"),
-            )
-        except PolicyQAError as error:
-            return known_error_response(error)
-        log.info("%s from %s", request.url.path, caller)
-        return await call_next(request)
+    v1.add_middleware(IntegratorGate, service=service)
 
     origins = [o.strip() for o in service.settings.api_cors_origins.split(",") if o.strip()]
     if origins:
@@ -158,16 +174,8 @@ def create_openai_api(service: Service, work: Worker) -> FastAPI:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
             chunks = work.iterate(completion.chunks(events, include_usage), events)
             return StreamingResponse(chunks, media_type="text/event-stream", headers=STREAM_HEADERS)
-        # Step by step, so that the work stops when the client leaves.
-        steps: list[ServiceEvent] = []
-        try:
-            while (event := await work(next, events, None)) is not None:
-                steps.append(event)
-                if event.answer is None and await request.is_disconnected():
-                    return error_response("the client closed the connection", 499)
-        finally:
-            events.close()
-        return completion.whole(iter(steps))
+        answer = await work.answer(events, request)
+        return completion.whole(answer) if answer is not None else error_response("the client closed the connection", 499)
 
     return v1
 
@@ -180,13 +188,6 @@ def conversation(messages: list[ChatMessage]) -> tuple[str, list[Message]]:
         raise OpenAIError("the last message must be the user's question, with text", 400, "invalid_messages", "messages")
     turns = [Message(role=m.role, content=m.text) for m in messages[:-1] if m.role in ("user", "assistant") and m.text.strip()]
     return last.text.strip(), turns[-MAX_HISTORY:]
-
-
-def final(events: Iterator[ServiceEvent]) -> AskResponse:
-    for event in events:
-        if event.answer is not None:
-            return event.answer
-    raise AssertionError("the service's stream always ends with an answer")
 
 
 def answer_text(response: AskResponse) -> str:
@@ -235,8 +236,7 @@ class Completion:
     def tail(response: AskResponse) -> str:
         return sources_text([c.model_dump() for c in response.citations], response.notice)
 
-    def whole(self, events: Iterator[ServiceEvent]) -> dict:
-        response = final(events)
+    def whole(self, response: AskResponse) -> dict:
         text = answer_text(response) + self.tail(response)
         message = {"role": "assistant", "content": text, **extension(response)}
         choice = {"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}

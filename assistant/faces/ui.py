@@ -62,6 +62,11 @@ def html_text(text: str) -> str:
     return html.escape(text, quote=False)
 
 
+def html_problem(error: Exception) -> str:
+    """An error in the app's HTML blocks, as `problem` is in its Markdown."""
+    return f"<p>⚠️ {html_text(str(error))}</p>"
+
+
 def problem(error: Exception) -> str:
     """How the page shows an error: a PolicyQAError's own message (it says what to do), escaped."""
     return f"⚠️ {escape(str(error))}"
@@ -238,7 +243,7 @@ def source_html(service: Service, item: dict) -> str:
     try:
         view = service.source(Citation(**item))
     except PolicyQAError as error:
-        return f"<p>⚠️ {html_text(str(error))}</p>"
+        return html_problem(error)
     doc = view.document
     meta = " · ".join(html_text(p) for p in ((doc.doc_number, doc.date, doc.authority, doc.level, doc.region) if doc else ()) if p)
     body = []
@@ -392,8 +397,9 @@ def library_panel(service: Service):
 
     def listing():
         documents = safe_documents(service)
+        validity = service.validities() if documents else {}
         table = [
-            [d.file, d.title, d.doc_number, d.date, d.authority, d.effective_date, d.expiry_date, service.validity(d), d.chunks]
+            [d.file, d.title, d.doc_number, d.date, d.authority, d.effective_date, d.expiry_date, validity.get(d.doc_id, ""), d.chunks]
             for d in documents
         ]
         return table, gr.update(choices=[d.doc_id for d in documents])
@@ -582,7 +588,7 @@ def match_tab(service: Service, form: ProfileForm) -> None:
         try:
             result = service.match(ProfileForm.profile(*values), limit=None if everything else 20)
         except (PolicyQAError, ValueError) as error:
-            return f"<p>⚠️ {html_text(str(error))}</p>"
+            return html_problem(error)
         return match_html(result)
 
     run.click(run_match, [show_all, *form.components], results)

@@ -9,6 +9,7 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
+from starlette.requests import Request
 
 
 class Worker:
@@ -17,6 +18,19 @@ class Worker:
 
     async def __call__(self, function: Callable, *args) -> Any:
         return await anyio.to_thread.run_sync(function, *args, limiter=self.limiter)
+
+    async def answer(self, events: Iterator, request: Request) -> Any | None:
+        """A service stream worked to its answer step by step; None if the client left first (the work stops
+        after the step it was on, and the stream is closed)."""
+        try:
+            while (event := await self(next, events, None)) is not None:
+                if event.answer is not None:
+                    return event.answer
+                if await request.is_disconnected():
+                    return None
+            raise AssertionError("the service's stream always ends with an answer")
+        finally:
+            events.close()
 
     async def iterate(self, pieces: Iterator, *closing: Iterator) -> AsyncIterator:
         """A stream's pieces, each made here. When the client leaves, Starlette stops asking for pieces; the

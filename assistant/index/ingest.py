@@ -52,8 +52,10 @@ from assistant.settings import Settings
 if TYPE_CHECKING:
     import chromadb
 
+# Files of the corpus folder that are data about the documents, not documents.
+CORPUS_DATA_FILES = {AMENDMENTS_FILE, APPROVALS_FILE}
 # Bump when loading, chunking or item extraction changes, so that unchanged files are read again.
-PIPELINE_VERSION = 8
+PIPELINE_VERSION = 9
 # A corpus of a few thousand chunks: a wider graph search costs little and keeps dense search near-exact.
 HNSW_CONFIGURATION = {"hnsw": {"space": "cosine", "ef_construction": 200, "ef_search": 200, "max_neighbors": 32}}
 
@@ -106,7 +108,7 @@ def scan_corpus(corpus_dir: Path) -> tuple[list[Path], list[FileReport]]:
     skipped: list[FileReport] = []
     for path in sorted(corpus_dir.rglob("*")):
         relative = path.relative_to(corpus_dir)
-        if relative.parts[0] == QUESTIONS_FOLDER or relative.as_posix() in (APPROVALS_FILE, AMENDMENTS_FILE) or path.is_dir() and not path.is_symlink():
+        if relative.parts[0] == QUESTIONS_FOLDER or relative.as_posix() in CORPUS_DATA_FILES or path.is_dir() and not path.is_symlink():
             continue
         reason = skip_reason(path, relative, root)
         if reason:

@@ -69,11 +69,14 @@ class KnowledgeBase:
         self.superseded = {
             c.chunk_id for c in self.chunks.values() for note in self.superseding_notes if note.applies_to(c.doc_id, c.section, c.text)
         }
-        withheld_spans = [(c.doc_id, c.start, c.end) for c in self.chunks.values() if c.chunk_id in self.withheld]
+        withheld_spans: dict[str, list[tuple[int, int]]] = {}
+        for chunk_id in self.withheld:
+            chunk = self.chunks[chunk_id]
+            withheld_spans.setdefault(chunk.doc_id, []).append((chunk.start, chunk.end))
         self.items: list[PolicyItem] = [
             item
             for item in read_items(settings, manifest.build_id)
-            if not any(doc == item.doc_id and start < item.end and item.start < end for doc, start, end in withheld_spans)
+            if not any(start < item.end and item.start < end for start, end in withheld_spans.get(item.doc_id, ()))
         ]
         self.lexical = LexicalIndex.load(build_dir(settings, manifest.build_id) / "bm25", Tokenizer(cache_dir=settings.index_dir))
         try:

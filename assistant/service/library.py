@@ -8,16 +8,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.documents.amendments import AMENDMENTS_FILE
-from assistant.documents.approvals import APPROVALS_FILE
 from assistant.documents.loaders import SUPPORTED
 from assistant.errors import PolicyQAError
-from assistant.index.ingest import Enrich, IngestReport, QuestionWriter, has_control_characters, ingest
+from assistant.index.ingest import CORPUS_DATA_FILES, Enrich, IngestReport, QuestionWriter, has_control_characters, ingest
 from assistant.index.store import KnowledgeBaseError
 from assistant.settings import Settings
-
-# Files of the corpus folder that are data about the documents, not documents.
-CORPUS_DATA_FILES = {AMENDMENTS_FILE, APPROVALS_FILE}
 
 
 class LibraryError(PolicyQAError):

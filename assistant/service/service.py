@@ -20,7 +20,7 @@ from typing import Literal
 
 from assistant.answering.answer import MODES, Answer, Assistant, AssistantError, Message, Mode, final_answer
 from assistant.answering.citations import Citation
-from assistant.documents.amendments import AMENDMENTS_FILE, Amendment, read_amendments
+from assistant.documents.amendments import AMENDMENTS_FILE, Amendment, AmendmentFields, read_amendments
 from assistant.documents.approvals import Approval, add_approval
 from assistant.documents.chunking import Chunk
 from assistant.documents.items import PolicyItem
@@ -120,7 +120,8 @@ class Service:
         self._integrators = IntegratorAccess(parse_keys(keys, settings.api_rate_limit), settings.api_rate_limit)
         admin = settings.admin_token.get_secret_value() if settings.admin_token else ""
         self._reviewers = parse_reviewers(settings.reviewer_token.get_secret_value() if settings.reviewer_token else "", admin)
-        self._session_key = secrets.token_bytes(32)
+        # Stands for the admin token in a browser until the server restarts (a new key every start).
+        self._admin_cookie = hmac.new(secrets.token_bytes(32), b"admin", hashlib.sha256).hexdigest()
         self._shipped_notes: tuple[tuple[int, int] | None, list[Amendment]] = (None, [])
 
     # --- the opened index ----------------------------------------------------------------------------
@@ -261,10 +262,11 @@ class Service:
                 item.uncertain.insert(0, f"所在文件已于{expiry}失效，请核对是否仍然适用")
         return result
 
-    def validity(self, record: DocumentRecord) -> str:
-        """The document's status today (现行有效, 已失效, 部分条款已调整, or what its header says)."""
-        amended = any(note.doc_id == record.doc_id for note in self.amendment_notes())
-        return record.validity(date.today().isoformat(), amended)
+    def validities(self) -> dict[str, str]:
+        """Each document's status today (现行有效, 已失效, 部分条款已调整, or what its header says), by document id."""
+        today = date.today().isoformat()
+        amended = {note.doc_id for note in self.amendment_notes()}
+        return {d.doc_id: d.validity(today, d.doc_id in amended) for d in self.kb.documents}
 
     def items(self, doc_ids: Sequence[str] = (), beneficiary: str | None = None, benefit: str | None = None) -> list[PolicyItem]:
         return [
@@ -338,11 +340,10 @@ class Service:
         """A cookie value that stands for the admin token in this browser until the server restarts: Gradio's own
         upload route (the 文档库 tab's file box) is closed to requests without it."""
         self.check_admin(token)
-        return hmac.new(self._session_key, b"admin", hashlib.sha256).hexdigest()
+        return self._admin_cookie
 
     def check_admin_session(self, cookie: str | None) -> None:
-        expected = hmac.new(self._session_key, b"admin", hashlib.sha256).hexdigest().encode()
-        if not self.admin_enabled or not token_matches(cookie, expected):
+        if not self.admin_enabled or not token_matches(cookie, self._admin_cookie.encode()):
             raise Forbidden("uploading needs the admin token: enter it in the 文档库 tab and press 验证口令 first")
 
     @property
@@ -458,6 +459,7 @@ class Service:
 __all__ = [
     "Amendment",
     "AmendmentError",
+    "AmendmentFields",
     "Approval",
     "MODES",
     "OWNERSHIP_NAMES",
