@@ -64,7 +64,7 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         path, method = scope["path"], scope["method"]
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        headers = header_map(scope)
         refusal = self.refusal(path, method, headers)
         if refusal is not None:
             await refusal(scope, receive, send)
@@ -97,8 +97,7 @@ class RequestGuard:
                 self.service.check_admin_session(admin_cookie(headers.get("cookie", "")))
             except Forbidden as error:
                 return JSONResponse({"error": str(error)}, status_code=403)
-        declared = headers.get("content-length", "")
-        length = int(declared) if declared.isascii() and declared.isdigit() else 0
+        length = declared_length(headers) or 0
         if path.startswith("/api/documents") and method in ("POST", "DELETE"):
             try:
                 self.service.check_admin(headers.get("x-admin-token"))
@@ -112,6 +111,17 @@ class RequestGuard:
                 {"error": f"the request body is over {MAX_JSON_BYTES // 1_000_000} MB; send a shorter one"}, status_code=413
             )
         return None
+
+
+def header_map(scope: Scope) -> dict[str, str]:
+    """A request's headers by lower-case name (HTTP headers are bytes; Latin-1 keeps each byte as it came)."""
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+
+
+def declared_length(headers: dict[str, str]) -> int | None:
+    """The body length the request declares, or None when it declares none (or nonsense)."""
+    length = headers.get("content-length", "")
+    return int(length) if length.isascii() and length.isdigit() else None
 
 
 def too_large() -> JSONResponse:

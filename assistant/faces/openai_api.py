@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from assistant.errors import PolicyQAError, RateLimited
+from assistant.faces.guard import declared_length, header_map
 from assistant.faces.worker import Worker
 from assistant.service.plain_text import sources_text, verified_text
 from assistant.service.service import MAX_HISTORY, AskResponse, Message, Service, ServiceEvent
@@ -116,13 +117,12 @@ class IntegratorGate:
         await (refusal or self.app)(scope, receive, send)
 
     def refusal(self, scope: Scope) -> JSONResponse | None:
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        length = headers.get("content-length", "")
-        declared = length.isascii() and length.isdigit()
-        if scope["method"] == "POST" and not declared:
+        headers = header_map(scope)
+        length = declared_length(headers)
+        if scope["method"] == "POST" and length is None:
             # A body of undeclared length (chunked) could be of any size.
             return error_response("send the body with a Content-Length header", 411, "length_required")
-        if declared and int(length) > MAX_BODY_BYTES:
+        if length is not None and length > MAX_BODY_BYTES:
             return error_response(f"the request is over {MAX_BODY_BYTES // 1_000_000} MB; send a shorter conversation", 413)
         client = scope["client"][0] if scope.get("client") else "?"
         try:
