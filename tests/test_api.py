@@ -259,13 +259,22 @@ def test_the_command_line_and_the_api_give_the_same_answer_verified_first(client
     assert text.index("经政策解读员核对的回答") < generated and answer["answer"] in text[generated:]
 
 
-def test_a_which_policies_question_is_matched_by_every_face(client, app):
+def test_a_which_policies_question_is_matched_by_every_face(client, app, tmp_path):
     question = "我们是一家做猕猴桃加工的小微企业，在苍溪县，想贷款扩大生产，有哪些政策可以用？"
     body = client.post("/api/ask", json={"question": question}).json()
     assert body["intent"] == "matching" and body["matching"]["profile"]["industry"] == "猕猴桃加工"
     assert body["answer"].startswith("我理解的企业情况") and body["matching"]["total"] >= len(body["matching"]["items"]) > 0
     cli = json.loads(run_cli(["ask", question, "--json"], app.settings).stdout)
     assert (cli["intent"], cli["answer"]) == ("matching", body["answer"])
+    # The profile the chat read, given to /api/match and to `policy-qa match`, brings the same items in the same order.
+    profile = body["matching"]["profile"]
+    shown = [m["item_id"] for m in body["matching"]["items"]]
+    matched = client.post("/api/match", json={"profile": profile, "limit": len(shown)}).json()
+    assert [m["item_id"] for m in matched["items"]] == shown and matched["total"] == body["matching"]["total"]
+    profile_file = tmp_path / "profile.json"
+    profile_file.write_text(json.dumps(profile, ensure_ascii=False), encoding="utf-8")
+    listed = json.loads(run_cli(["match", "--profile", str(profile_file), "--json", "-n", str(len(shown))], app.settings).stdout)
+    assert [m["item_id"] for m in listed["items"]] == shown
     with client.stream("POST", "/api/ask/stream", json={"question": question}) as response:
         events = [line for line in response.iter_lines() if line.startswith("event: ")]
     assert events == ["event: token", "event: answer"]

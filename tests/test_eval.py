@@ -12,7 +12,7 @@ from assistant.evaluation.reports import summaries_of, write_report
 from assistant.evaluation.runs import run
 from assistant.evaluation.wording import bigram_overlap, shares_run
 from assistant.index.store import chroma_client, collection_names
-from assistant.matching.matcher import Profile
+from assistant.matching.profile import Profile
 from assistant.service.service import Service
 from conftest import CORPUS, PLAN, ROOT, app_corpus, run_cli
 from fake_llm import FakeChatServer, Reply
@@ -95,7 +95,8 @@ def test_quick_eval_meets_the_committed_thresholds(corpus_settings, tmp_path):
     assert "156 questions from eval/gold.jsonl and eval/dev-situations.jsonl, 160 from eval/blind.jsonl" in result.stdout
     assert "| hybrid | 156 |" in result.stdout and "| extractive | 156 |" in result.stdout and "| blind/extractive | 160 |" in result.stdout
     assert "Development set beside the blind split" in result.stdout and "| hybrid@laws |" in result.stdout
-    assert "Policy matching, 22 profiles from eval/matching.jsonl" in result.stdout
+    assert "Policy matching (ours beside the naive BM25 matcher" in result.stdout
+    assert "| matching/naive | 22 |" in result.stdout and "| blind/matching | 34 |" in result.stdout
     assert "All thresholds in eval/thresholds.toml met." in result.stdout
     [folder] = list(tmp_path.iterdir())
     assert {"results.jsonl", "report.md", "report.html", "metrics.png", "types.png", "latency.png"} <= {p.name for p in folder.iterdir()}
@@ -199,8 +200,10 @@ def test_llm_judge_and_its_agreement_with_the_key_fact_check(small_service):
 def test_matching_set_is_valid(kb):
     from assistant.evaluation.metrics import load_matching
 
-    cases = load_matching(ROOT / "eval" / "matching.jsonl")
-    assert len(cases) >= 20 and len({c.id for c in cases}) == len(cases)
+    development, blind = load_matching(ROOT / "eval" / "matching.jsonl"), load_matching(ROOT / "eval" / "matching_blind.jsonl")
+    assert len(development) >= 20 and len(blind) >= 30
+    cases = development + blind
+    assert len({c.id for c in cases}) == len(cases)
     sections = {f"{c.doc_id}#{c.section}" for c in kb.chunks.values()}
     for case in cases:
         Profile.model_validate(case.profile)

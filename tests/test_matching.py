@@ -6,8 +6,10 @@ from assistant.documents.loaders import load_file
 from assistant.documents.refine import refine_item
 from assistant.index.ingest import ingest
 from assistant.index.knowledge_base import KnowledgeBase
+from assistant.matching.eligibility import Judge
 from assistant.matching.intent import describe, infer_profile, is_matching_question
-from assistant.matching.matcher import Profile, match
+from assistant.matching.matcher import Matcher
+from assistant.matching.profile import Profile
 from conftest import CORPUS, PLAN, make_settings, run_cli
 from fake_llm import FakeChatServer, Reply
 
@@ -75,37 +77,80 @@ def test_size_class_follows_the_national_rules():
     assert Profile(employees=500, declared_size="中型").size() == ("中型", "自述为中型企业")
 
 
+def match(kb, profile, limit=None, offset=0):
+    return Matcher(kb).match(profile, limit, offset)
+
+
 def test_a_micro_kiwi_processor_gets_credit_and_electricity_measures(kb):
-    result = match(kb.items, KIWI, limit=10)
+    result = match(kb, KIWI, limit=10)
     assert result.total > len(result.items) == 10  # the total counts every applicable item
     top = {m.item_id: m for m in result.items}
     assert ELECTRICITY in top
     electricity = top[ELECTRICITY]
+    assert electricity.needs == ["要接电"] and electricity.reasons[0] == "针对需求“要接电”"
     assert any("微型企业" in r and "小微企业" in r for r in electricity.reasons)
     assert any("160千瓦及以下" in u for u in electricity.uncertain)
     assert electricity.departments["lead"] == ["市发展改革委", "国网广元供电公司"]
     assert any("融资/担保" in m.benefit for m in result.items)
-    assert [m.score for m in result.items] == sorted((m.score for m in result.items), reverse=True)
+    assert [m.rank for m in result.items] == list(range(1, 11))
+
+
+def test_each_need_gets_its_best_items_first(kb):
+    """The first places go to the needs in turn, and an item that answers no need comes after every one that does."""
+    result = match(kb, KIWI)
+    assert [m.needs[0] for m in result.items[:2]] == ["想贷款扩产", "要接电"]
+    assert all(m.needs for m in result.items[:4])
+    answering = [n for n, m in enumerate(result.items) if m.needs]
+    others = [n for n, m in enumerate(result.items) if not m.needs]
+    assert answering and others and max(answering) < min(others)
+    # A need about a payment owed finds the clauses that name it, not generic service measures.
+    owed = match(kb, Profile(industry="建筑施工", employees=30, ownership="private", needs=["政府工程款拖了一年不给"]), limit=10)
+    assert any(m.item_id.startswith("保障中小企业款项支付条例.md") for m in owed.items[:3])
+
+
+def test_pages_are_slices_of_one_ranking(kb):
+    whole = match(kb, KIWI)
+    pages = [match(kb, KIWI, limit=7, offset=offset) for offset in range(0, whole.total, 7)]
+    assert all(page.total == whole.total for page in pages)
+    assert [m.item_id for page in pages for m in page.items] == [m.item_id for m in whole.items]
+    assert pages[1].offset == 7 and pages[1].items[0].rank == 8
+
+
+def test_figures_are_turned_into_the_national_tax_thresholds(kb):
+    small = Profile(employees=40, total_assets_wan=800, taxable_income_wan=120, annual_revenue_wan=450)
+    assert small.small_low_profit().holds is True and small.small_scale_taxpayer().holds is True
+    assert Profile(employees=40, taxable_income_wan=420).small_low_profit().holds is False
+    assert Profile(employees=40).small_low_profit().holds is None  # the other figures are unknown
+    assert Profile(is_individual_business=True).small_low_profit().holds is False
+    assert Profile(annual_revenue_wan=900).small_scale_taxpayer().holds is False
+    rate = "中华人民共和国企业所得税法.md#中华人民共和国企业所得税法 > 第四章 税收优惠 > 第二十八条"
+    assert "小型微利企业" in item(kb, rate).values("beneficiaries")
+    found = {m.item_id: m for m in match(kb, small.model_copy(update={"needs": ["交的税能不能少点"]})).items}
+    assert rate in found and any("均未超过小型微利企业标准" in r for r in found[rate].reasons)
+    big = Profile(employees=400, total_assets_wan=9000, taxable_income_wan=900, is_high_tech=False, needs=["交的税能不能少点"])
+    assert rate not in {m.item_id for m in match(kb, big).items}
 
 
 def test_groups_rule_items_in_and_out(kb):
     shop = Profile(industry="便利店", is_individual_business=True, ownership="individual", region="利州区", needs=["贷款"])
-    shop_items = {m.item_id for m in match(kb.items, shop).items}
+    shop_items = {m.item_id for m in match(kb, shop).items}
     assert any(i.startswith("促进个体工商户发展条例.md") for i in shop_items)
     giant = Profile(
         industry="铝基材料", employees=3000, annual_revenue_wan=600000, ownership="state", park="广元经济技术开发区", needs=["用地"]
     )
-    for m in match(kb.items, giant).items:
+    for m in match(kb, giant).items:
         specific = set(item(kb, m.item_id).values("beneficiaries")) - {"所有经营主体"}
         assert specific != {"小微企业"}, m.item_id  # a measure only for small firms is left out
 
 
 def test_unknown_fields_are_uncertain_not_false(kb):
     unknown_size = Profile(industry="猕猴桃加工", region="苍溪县", needs=["要接电"])
-    electricity = next(m for m in match(kb.items, unknown_size).items if m.item_id == ELECTRICITY)
+    electricity = next(m for m in match(kb, unknown_size).items if m.item_id == ELECTRICITY)
     assert any("请核实企业规模是否属于小微企业" in u for u in electricity.uncertain)
     from assistant.documents.items import Tag
-    from assistant.matching.matcher import fit
+
+    def fit(tag, profile):
+        return Judge(profile).fit(tag)
 
     park = Tag(value="园区企业", evidence="园区", start=0, end=2)
     assert fit(park, Profile(region="苍溪县")).fits is None and fit(park, Profile(park="广元国际铁路港")).fits is True
@@ -113,10 +158,19 @@ def test_unknown_fields_are_uncertain_not_false(kb):
     assert fit(tech, Profile(is_high_tech=False)).fits is None and fit(tech, Profile(is_high_tech=False, has_rnd=False)).fits is False
 
 
+def test_hard_mismatches_exclude_and_say_nothing_unknown(kb):
+    company = Profile(industry="餐饮", employees=12, ownership="private", is_individual_business=False, region="利州区", needs=["想贷款"])
+    matched = {m.item_id for m in match(kb, company).items}
+    only_individual = [i for i in kb.items if i.level == "国家" and {t.value for t in i.beneficiaries} == {"个体工商户"}]
+    assert only_individual and not matched & {i.item_id for i in only_individual}
+    elsewhere = company.model_copy(update={"region": "成都市武侯区"})
+    assert not any(m.item_id.startswith(PLAN) for m in match(kb, elsewhere).items)  # the city's plan is for Guangyuan
+
+
 def test_a_plan_measure_naming_no_group_still_serves_a_need(kb):
     untagged = [i for i in kb.items if i.level == "市级" and not i.beneficiaries and "水电气" in i.values("benefits")]
     assert untagged
-    matched = {m.item_id for m in match(kb.items, Profile(region="利州区", needs=["要接水接电"])).items}
+    matched = {m.item_id for m in match(kb, Profile(region="利州区", needs=["要接水接电"])).items}
     assert untagged[0].item_id in matched
 
 
@@ -150,7 +204,9 @@ def test_match_and_items_commands(corpus_settings, tmp_path):
         "score",
     }
     text = run_cli(["match", "--profile", str(profile), "-n", "3"], corpus_settings).stdout
-    assert text.startswith(f"共有 {out['total']} 项政策适用，以下是最相关的 3 项")
+    assert text.startswith(f"共有 {out['total']} 项政策适用，以下是第 1–3 项")
+    second = json.loads(run_cli(["match", "--profile", str(profile), "--json", "-n", "5", "--offset", "5"], corpus_settings).stdout)
+    assert second["offset"] == 5 and [m["rank"] for m in second["items"]] == [6, 7, 8, 9, 10]
     batch = tmp_path / "profiles.jsonl"
     batch.write_text(
         json.dumps({"id": "kiwi", "profile": KIWI.model_dump(exclude_none=True)}, ensure_ascii=False)

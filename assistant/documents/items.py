@@ -19,6 +19,7 @@ from assistant.vocabulary import DUTY_LINE, PLACE_NAMES, duty_units, level_tier,
 
 # Beneficiaries: label → the words that name them in policy texts.
 BENEFICIARIES: dict[str, list[str]] = {
+    "小型微利企业": ["小型微利企业"],
     "小微企业": ["小微企业", "小型微型企业", "小微经营主体", "小微"],
     "中小企业": ["中小企业", "中小微企业"],
     "个体工商户": ["个体工商户", "个体户", "个体经营"],

@@ -53,7 +53,15 @@ DEVELOPMENT = (Path("eval/gold.jsonl"), Path("eval/dev-situations.jsonl"))
     type=click.Path(dir_okay=False, path_type=Path),
     default=Path("eval/matching.jsonl"),
     show_default=True,
-    help="Gold profiles for policy matching (precision and recall at 10); skipped when missing.",
+    help="Gold profiles for policy matching (recall at 10, must-not items at 10), the development set; skipped when missing.",
+)
+@click.option(
+    "--matching-blind",
+    "matching_blind_set",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("eval/matching_blind.jsonl"),
+    show_default=True,
+    help="The frozen blind matching profiles, run beside them (never used to choose a knob); skipped when missing.",
 )
 @click.option(
     "--blind",
@@ -69,7 +77,11 @@ DEVELOPMENT = (Path("eval/gold.jsonl"), Path("eval/dev-situations.jsonl"))
     help="Choose a setting by cross-validation on the development set instead: NAME=V1,V2,… (e.g. bm25_weight=1,1.5,2,3).",
 )
 @click.option(
-    "--objective", type=click.Choice(["mrr", "hit@5", "correct"]), default="mrr", show_default=True, help="What --tune maximises."
+    "--objective",
+    type=click.Choice(["mrr", "hit@5", "correct", "matching"]),
+    default="mrr",
+    show_default=True,
+    help="What --tune maximises; `matching`: recall@10 less must-not items at 10, on the --matching profiles.",
 )
 @click.option("--folds", type=click.IntRange(2, 20), default=5, show_default=True, help="Folds for --tune.")
 @click.option("--progress/--no-progress", default=True)
@@ -86,6 +98,7 @@ def eval_command(
     report,
     reports_dir,
     matching_set,
+    matching_blind_set,
     blind_set,
     no_blind,
     tune,
@@ -95,13 +108,12 @@ def eval_command(
     as_json,
 ) -> None:
     """Measure retrieval, answers, citations and refusals on the development set and the blind split."""
+    from assistant.evaluation.matching import matching_runs
     from assistant.evaluation.metrics import (
         TYPES,
         Corpus,
         check_thresholds,
-        evaluate_matching,
         load_gold,
-        load_matching,
         load_thresholds,
         national_laws,
         select,
@@ -109,6 +121,8 @@ def eval_command(
     from assistant.evaluation.reports import BLIND, matching_table, side_by_side, summaries_of, table, write_report
     from assistant.evaluation.runs import default_configs, run
 
+    if tune and objective == "matching":
+        return tune_command(matching_set, tune, ("matching",), objective, folds)
     if tune:
         return tune_command(development_set(gold_sets), tune, configs, objective, folds)
 
@@ -135,20 +149,18 @@ def eval_command(
             results[BLIND + config] = rows
     summaries = summaries_of(results)
     summaries.update(national_laws(results, Corpus(settings.corpus_dir)))
-    matching = None
-    if matching_set.exists():
-        matching = evaluate_matching(service, load_matching(matching_set))
-        summaries["matching"] = matching[0]
+    matching = matching_runs(service, matching_set, None if no_blind else matching_blind_set)
+    summaries.update({name: summary for name, (summary, _) in matching.items()})
     if as_json:
         click.echo(json.dumps(summaries, ensure_ascii=False, indent=2))
     else:
         names = " and ".join(str(p) for p in gold_sets or DEVELOPMENT)
         click.echo(f"{len(items)} questions from {names}" + (f", {len(blind_items)} from {blind_set}" if blind_items else "") + "\n")
-        click.echo(table({k: v for k, v in summaries.items() if k != "matching"}))
+        click.echo(table({k: v for k, v in summaries.items() if k not in matching}))
         if blind_items:
             click.echo("\nDevelopment set beside the blind split:\n" + side_by_side(summaries))
         if matching:
-            click.echo(f"\nPolicy matching, {matching[0]['profiles']} profiles from {matching_set}:\n" + matching_table(matching[0]))
+            click.echo("\nPolicy matching (ours beside the naive BM25 matcher; blind/ = the blind profiles):\n" + matching_table(matching))
     if report:
         folder = reports_dir / datetime.now().strftime("%Y%m%d-%H%M%S")
         path = write_report(results, folder, f"policy-qa eval: {len(items)} development questions, {len(blind_items)} blind", matching)
@@ -176,10 +188,13 @@ def development_set(paths: tuple[Path, ...]) -> list:
     return [item for path in paths or [p for p in DEVELOPMENT if p.exists()] for item in load_gold(path)]
 
 
-def tune_command(items: list, tune: str, configs: tuple[str, ...], objective: str, folds: int) -> None:
-    """`eval --tune NAME=V1,V2`: each value run over the development set, chosen fold by fold."""
+def tune_command(items: list | Path, tune: str, configs: tuple[str, ...], objective: str, folds: int) -> None:
+    """`eval --tune NAME=V1,V2`: each value run over the development set (questions, or the matching profiles
+    in the file `items`), chosen fold by fold."""
+    from assistant.evaluation.matching import tune_matching
+    from assistant.evaluation.metrics import load_matching
+    from assistant.evaluation.tuning import Tuning, tuning_table
     from assistant.evaluation.tuning import tune as cross_validated
-    from assistant.evaluation.tuning import tuning_table
 
     name, _, listed = tune.partition("=")
     if not listed:
@@ -189,5 +204,9 @@ def tune_command(items: list, tune: str, configs: tuple[str, ...], objective: st
         raise click.BadParameter(f"unknown setting '{name}'", param_hint="--tune")
     values = [parse_value(field.annotation, v.strip()) for v in listed.split(",")]
     config = configs[0] if configs else ("hybrid" if objective != "correct" else "extractive")
-    result = cross_validated(Settings(), items, name.strip(), values, config, objective, folds)
+    if objective == "matching":
+        whole, fold_results = tune_matching(Settings(), load_matching(items), name.strip(), values, folds)
+        result = Tuning(name.strip(), "recall@10 - must_not@10", "matching", whole, fold_results)
+    else:
+        result = cross_validated(Settings(), items, name.strip(), values, config, objective, folds)
     click.echo(tuning_table(result))

@@ -286,17 +286,17 @@ def load_matching(path: Path) -> list[MatchingCase]:
         return [MatchingCase.model_validate_json(line) for line in lines if line.strip()]
 
 
-def evaluate_matching(service, cases: list[MatchingCase], k: int = 10) -> tuple[dict, list[dict]]:
-    """recall@k: share of must-match items among the first k. precision@k: of the labelled items among the
-    first k, the share that are must-match (the others being must-not-match). excluded: share of must-not-match
-    items left out of the matched set altogether, as they should be. Labels naming no extracted item count
-    as misses for recall and are left out of `excluded`."""
-    from assistant.matching.matcher import Profile
+def evaluate_matching(matcher, cases: list[MatchingCase], item_ids: set[str], k: int = 10) -> tuple[dict, list[dict]]:
+    """recall@k: share of must-match items among the first k. must_not@k: share of must-not-match items among
+    the first k. precision@k: of the labelled items among the first k, the share that are must-match.
+    excluded: share of must-not-match items left out of the matched set altogether, as they should be. Labels
+    naming no extracted item count as misses for recall and are left out of the must-not figures.
+    `matcher` is the service (or the naive baseline): anything with `match(profile, limit=None)`."""
+    from assistant.matching.profile import Profile
 
-    item_ids = {item.item_id for item in service.items()}
     rows = []
     for case in cases:
-        result = service.match(Profile.model_validate(case.profile), limit=None)
+        result = matcher.match(Profile.model_validate(case.profile), limit=None)
         top = [m.item_id for m in result.items[:k]]
         matched = {m.item_id for m in result.items}
         hits = [i for i in case.must_match if i in top]
@@ -321,6 +321,7 @@ def evaluate_matching(service, cases: list[MatchingCase], k: int = 10) -> tuple[
     summary = {
         "profiles": len(cases),
         f"recall@{k}": ratio(sum(recalls), len(recalls)),
+        f"must_not@{k}": ratio(sum(len(r["wrong_in_top"]) for r in rows), must_not),
         f"precision@{k}": ratio(sum(precisions), len(precisions)),
         "excluded": ratio(must_not - sum(len(r["wrongly_matched"]) for r in rows), must_not),
         "matched_per_profile": ratio(sum(r["total"] for r in rows), len(rows)),

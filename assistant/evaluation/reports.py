@@ -76,7 +76,7 @@ def baseline_for(config: str) -> str:
 
 def side_by_side(summaries: dict[str, dict]) -> str:
     """Each configuration's headline measures on the development set and on the blind split, next to each other."""
-    configs = [c for c in summaries if not c.startswith(BLIND) and c != "matching" and BLIND + c in summaries]
+    configs = [c for c in summaries if not c.startswith((BLIND, "matching")) and BLIND + c in summaries]
     columns = [m for m in SIDE_BY_SIDE if any(summaries[c].get(m) is not None for c in configs)]
     lines = ["| config | " + " | ".join(f"{m} dev | {m} blind" for m in columns) + " |", "|---|" + "---|---|" * len(columns)]
     for config in configs:
@@ -158,16 +158,18 @@ def save(fig, path: Path) -> str:
     return path.name
 
 
-def matching_table(summary: dict) -> str:
-    columns = list(summary)
-    return "\n".join(
-        ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns), "| " + " | ".join(cell(summary[c]) for c in columns) + " |"]
-    )
+def matching_table(runs: dict[str, tuple[dict, list[dict]]]) -> str:
+    """One row per matcher and profile set."""
+    columns = list(next(iter(runs.values()))[0])
+    lines = ["| matcher | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+    lines += [f"| {name} | " + " | ".join(cell(summary.get(c)) for c in columns) + " |" for name, (summary, _) in runs.items()]
+    return "\n".join(lines)
 
 
-def matching_misses(rows: list[dict]) -> str:
+def matching_misses(runs: dict[str, tuple[dict, list[dict]]]) -> str:
+    """Our matcher's misses on the development profiles (the blind ones are not for reading while tuning)."""
     lines = []
-    for row in rows:
+    for row in runs.get("matching", ({}, []))[1]:
         for item_id in row["missed"]:
             lines.append(f"- {row['id']}: expected in the first 10: {item_id}")
         for item_id in row["wrongly_matched"]:
@@ -175,7 +177,9 @@ def matching_misses(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def write_report(results: dict[str, list[Row]], folder: Path, title: str, matching: tuple[dict, list[dict]] | None = None) -> Path:
+def write_report(
+    results: dict[str, list[Row]], folder: Path, title: str, matching: dict[str, tuple[dict, list[dict]]] | None = None
+) -> Path:
     """Write results.jsonl, the charts, report.md and report.html into `folder`; return report.md."""
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / "results.jsonl").open("w", encoding="utf-8") as out:
@@ -195,7 +199,7 @@ def write_report(results: dict[str, list[Row]], folder: Path, title: str, matchi
         ("By document", per_group(results, "document")),
     ]
     if matching:
-        sections.append(("Policy matching (recall and precision at 10)", matching_table(matching[0])))
+        sections.append(("Policy matching (recall and must-not items at 10, beside the naive matcher)", matching_table(matching)))
     wrong = wrong_answers(results)
     markdown = [
         f"# {title}",
@@ -207,8 +211,8 @@ def write_report(results: dict[str, list[Row]], folder: Path, title: str, matchi
     markdown += ["## Charts", *(f"![{name}]({name})" for name in charts)]
     if wrong:
         markdown += ["## Wrong answers", wrong]
-    if matching and matching_misses(matching[1]):
-        markdown += ["## Matching misses", matching_misses(matching[1])]
+    if matching and matching_misses(matching):
+        markdown += ["## Matching misses", matching_misses(matching)]
     report = folder / "report.md"
     report.write_text("\n\n".join(markdown) + "\n", encoding="utf-8")
     (folder / "report.html").write_text(to_html(title, sections, charts, wrong), encoding="utf-8")

@@ -110,6 +110,7 @@ class AdminSessionRequest(BaseModel):
 class MatchRequest(BaseModel):
     profile: Profile
     limit: int | None = Field(10, ge=1, le=1000, description="items to return; `total` always counts them all")
+    offset: int = Field(0, ge=0, le=100_000, description="items to skip: the next page starts at offset + limit")
 
 
 class UploadResponse(BaseModel):
@@ -198,7 +199,7 @@ def create_api(service: Service) -> FastAPI:
     @api.post("/api/match", response_model=MatchResult)
     async def match(request: MatchRequest) -> MatchResult:
         """The policy items that apply to an enterprise profile, ranked, with reasons and what to check."""
-        return await work(service.match, request.profile, request.limit)
+        return await work(service.match, request.profile, request.limit, request.offset)
 
     @api.get("/api/documents", response_model=list[DocumentRecord])
     def documents() -> list[DocumentRecord]:

@@ -338,9 +338,13 @@ def read_profile(path: Path):
 
 def print_match(result) -> None:
     shown = len(result.items)
-    click.echo(f"共有 {result.total} 项政策适用" + (f"，以下是最相关的 {shown} 项（--all 显示全部）：" if shown < result.total else "："))
-    for n, m in enumerate(result.items, start=1):
-        click.echo(f"\n{n}. 《{m.doc_title}》{m.doc_number}  {m.section}  [{m.score}]")
+    if shown < result.total:
+        first, last = result.offset + 1, result.offset + shown
+        click.echo(f"共有 {result.total} 项政策适用，以下是第 {first}–{last} 项（--offset {last} 看下一页，--all 显示全部）：")
+    else:
+        click.echo(f"共有 {result.total} 项政策适用：")
+    for m in result.items:
+        click.echo(f"\n{m.rank}. 《{m.doc_title}》{m.doc_number}  {m.section}  [{m.score}]")
         for reason in m.reasons:
             click.echo(f"   ✓ {reason}")
         for doubt in m.uncertain:
@@ -364,9 +368,10 @@ def print_match(result) -> None:
 @click.option(
     "-n", "limit", type=click.IntRange(1), default=10, show_default=True, help="How many items to show (the total is always given)."
 )
+@click.option("--offset", type=click.IntRange(0), default=0, show_default=True, help="Skip this many items: the next page.")
 @click.option("--all", "show_all", is_flag=True, help="Show every applicable item.")
 @click.option("--json", "as_json", is_flag=True)
-def match_command(profile_file, input_file, limit, show_all, as_json) -> None:
+def match_command(profile_file, input_file, limit, offset, show_all, as_json) -> None:
     """Which policy items apply to an enterprise, why, what to check, and whom to contact."""
     from pydantic import ValidationError
 
@@ -379,13 +384,13 @@ def match_command(profile_file, input_file, limit, show_all, as_json) -> None:
     if input_file:
         for line in read_jsonl(input_file, "profile"):
             try:
-                result = service.match(Profile.model_validate(line["profile"]), limit)
+                result = service.match(Profile.model_validate(line["profile"]), limit, offset)
                 out = {"id": line.get("id"), **result.model_dump(exclude={"profile"})}
             except ValidationError as error:
                 out = {"id": line.get("id"), "error": f"not a valid profile: {error.errors()[0]['msg']}"}
             click.echo(json.dumps(out, ensure_ascii=False))
         return
-    result = service.match(read_profile(profile_file), limit)
+    result = service.match(read_profile(profile_file), limit, offset)
     if as_json:
         click.echo(json.dumps(result.model_dump(exclude={"profile"}), ensure_ascii=False, indent=2))
     else:

@@ -465,6 +465,7 @@ class ProfileForm:
         self.employees = gr.Number(label="从业人员（人）", precision=0, render=False)
         self.revenue = gr.Number(label="年营业收入（万元）", render=False)
         self.assets = gr.Number(label="资产总额（万元）", render=False)
+        self.taxable = gr.Number(label="年应纳税所得额（万元）", render=False)
         self.ownership = gr.Dropdown(["未知", *OWNERSHIPS], value="未知", label="企业性质", render=False)
         self.founded = gr.Number(label="成立年份", precision=0, render=False)
         self.size = gr.Dropdown(SIZES, value="未知", label="规模（不知道人数和营收时）", render=False, elem_id="pf-size")
@@ -480,6 +481,7 @@ class ProfileForm:
             self.employees,
             self.revenue,
             self.assets,
+            self.taxable,
             self.ownership,
             self.founded,
             self.size,
@@ -505,6 +507,7 @@ class ProfileForm:
             profile.employees,
             profile.annual_revenue_wan,
             profile.total_assets_wan,
+            profile.taxable_income_wan,
             OWNERSHIP_NAMES.get(profile.ownership or "", "未知"),
             profile.founded_year,
             profile.declared_size or "未知",
@@ -517,7 +520,7 @@ class ProfileForm:
 
     @staticmethod
     def profile(
-        region, park, industry, employees, revenue, assets, ownership, founded, size, high_tech, exports, rnd, individual, needs
+        region, park, industry, employees, revenue, assets, taxable, ownership, founded, size, high_tech, exports, rnd, individual, needs
     ) -> Profile:
         def known(value: str) -> bool | None:
             return None if value == "未知" else value == "是"
@@ -529,6 +532,7 @@ class ProfileForm:
             employees=int(employees) if employees is not None else None,
             annual_revenue_wan=revenue,
             total_assets_wan=assets,
+            taxable_income_wan=taxable,
             ownership=OWNERSHIPS.get(ownership),
             founded_year=int(founded) if founded else None,
             declared_size=None if size == "未知" else size,
@@ -543,6 +547,7 @@ class ProfileForm:
 def match_html(result: MatchResult) -> str:
     shown = len(result.items)
     head = f"<p>共有 <b>{result.total}</b> 项政策适用" + (f"，显示最相关的 {shown} 项。" if shown < result.total else "。") + "</p>"
+    head += '<p class="meta">排序：先是每项需求最对口的条款（轮流排列），再按与企业情况的相关度。</p>' if result.profile.needs else ""
     cards = []
     for m in result.items:
         reasons = "".join(f"<li>✓ {html_text(r)}</li>" for r in m.reasons)
@@ -551,7 +556,7 @@ def match_html(result: MatchResult) -> str:
         cooperating = "、".join(m.departments["cooperating"])
         cards.append(
             f'<div class="match-card"><h4>《{html_text(m.doc_title)}》{html_text(m.doc_number)}</h4>'
-            f'<p class="meta">{html_text(m.section)} · 得分 {m.score}</p><ul>{reasons}{doubts}</ul>'
+            f'<p class="meta">第 {m.rank} 项 · {html_text(m.section)} · 相关度 {m.score}</p><ul>{reasons}{doubts}</ul>'
             f"<p>政策类型：{html_text('、'.join(m.benefit) or '—')}；牵头：{html_text(contact)}"
             + (f"；配合：{html_text(cooperating)}" if cooperating else "")
             + f'</p><details><summary>条款原文</summary><div class="section-text">{html_text(m.text)}</div></details></div>'
@@ -569,6 +574,7 @@ def match_tab(service: Service, form: ProfileForm) -> None:
         form.employees.render()
         form.revenue.render()
         form.assets.render()
+        form.taxable.render()
         form.founded.render()
     with gr.Row():
         form.ownership.render()

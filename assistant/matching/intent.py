@@ -5,7 +5,8 @@ What the question does not say stays unknown.
 
 import re
 
-from assistant.matching.matcher import OWNERSHIP_NAMES, MatchResult, Profile
+from assistant.matching.matcher import MatchResult
+from assistant.matching.profile import OWNERSHIP_NAMES, Profile
 from assistant.vocabulary import COUNTIES, PARKS
 
 # "哪些政策适用于我们", "有哪些政策可以用", "能享受什么政策" …
@@ -55,6 +56,7 @@ def describe(profile: Profile) -> str:
         profile.park and f"园区：{profile.park}",
         profile.industry and f"行业：{profile.industry}",
         size and f"规模：{size}（{how}）",
+        profile.taxable_income_wan is not None and f"年应纳税所得额：{profile.taxable_income_wan:g}万元",
         profile.ownership and f"性质：{OWNERSHIP_NAMES[profile.ownership]}",
         profile.founded_year and f"成立：{profile.founded_year}年",
         profile.is_high_tech and "高新技术企业",

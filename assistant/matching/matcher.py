@@ -1,26 +1,25 @@
-"""Matching an enterprise's profile (企业画像) to the policy items that apply to it, with reasons quoted from
-the item text, what the profile leaves open, the benefit, the department to contact and a score.
+"""Matching an enterprise's profile (企业画像) to the policy items that apply to it, ranked by what it asked for.
 
-An item applies when one of its beneficiaries fits the profile (or the item is for every business), its
-place fits, and nothing in the profile rules it out. Unknown profile fields are unknown, never false: a
-condition they would settle is listed under `uncertain`. Items are ranked by how specifically they
-address the enterprise and how well they serve its stated needs. Every applicable item is counted in
-`total`, even when only the first ones are shown.
+Each stated need is a query: the hybrid retriever (BM25 + dense, with the thesaurus and the attached
+questions) finds the passages that answer it, and their items, among those the enterprise is eligible for,
+are that need's ranking. The first places go to each need's best items in turn (interleaved, no repeats);
+then every other item that answers a need; then the items that carry a benefit specific to this enterprise
+(a group it is in, or a benefit type it asked for), each by relevance to the whole profile. An item that does
+neither is not listed. Every listed item is counted in `total`; a page is a slice of the whole ranking.
 """
 
 import re
-from datetime import date
-from typing import Annotated, Literal
+from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel
 
-from assistant.documents.items import PolicyItem, Tag
+from assistant.documents.items import PolicyItem
+from assistant.index.embeddings import embed_queries
+from assistant.index.knowledge_base import KnowledgeBase
 from assistant.index.lexical import LexicalIndex, Tokenizer
-from assistant.vocabulary import in_guangyuan
-
-Ownership = Literal["private", "state", "foreign", "individual"]
-SizeClass = Literal["微型", "小型", "小微", "中型", "大型"]
-OWNERSHIP_NAMES = {"private": "民营", "state": "国有", "foreign": "外资", "individual": "个体工商户"}
+from assistant.matching.eligibility import Eligibility, Judge
+from assistant.matching.profile import Profile
+from assistant.retrieval.hybrid import RRF_K, search
 
 # Needs in everyday words → the benefit types that serve them.
 NEED_BENEFITS: list[tuple[re.Pattern, str]] = [
@@ -34,75 +33,6 @@ NEED_BENEFITS: list[tuple[re.Pattern, str]] = [
     (re.compile(r"拖欠|欠款|账款|货款|维权|纠纷|诉讼|查封|执行|检查|执法|罚款|知识产权"), "法律/权益保护"),
     (re.compile(r"出口|外贸|物流|班列|通关|跨境|运输"), "物流/外贸"),
 ]
-INDUSTRY_GROUPS: list[tuple[re.Pattern, str]] = [
-    (re.compile(r"农|种植|养殖|猕猴桃|茶|果|蔬|合作社|农产品|粮"), "农业经营主体"),
-    (re.compile(r"物流|运输|货运|快递|仓储|供应链"), "物流企业"),
-    (re.compile(r"建筑|工程|施工|装修|建设"), "建筑/工程企业"),
-]
-# National SME size rules (工信部联企业〔2011〕300号), by sector: for micro, small and medium in turn, the
-# limits on employees ("e"), revenue ("r", 万元) and total assets ("a", 万元); a firm is in the class when
-# any of its known figures is below that limit. Sectors not listed use the industrial rule.
-Limits = dict[str, int]
-SIZE_RULES: list[tuple[re.Pattern | None, tuple[Limits, Limits, Limits]]] = [
-    (re.compile(r"零售|便利店|超市|商店|小店|门店"), ({"e": 10, "r": 100}, {"e": 50, "r": 500}, {"e": 300, "r": 20000})),
-    (re.compile(r"餐|饭店|酒店|住宿|民宿"), ({"e": 10, "r": 100}, {"e": 100, "r": 2000}, {"e": 300, "r": 10000})),
-    (re.compile(r"批发|贸易|外贸"), ({"e": 5, "r": 1000}, {"e": 20, "r": 5000}, {"e": 200, "r": 40000})),
-    (re.compile(r"物流|运输|货运|仓储"), ({"e": 20, "r": 200}, {"e": 300, "r": 2000}, {"e": 1000, "r": 30000})),
-    (re.compile(r"软件|信息|科技|互联网"), ({"e": 10, "r": 50}, {"e": 100, "r": 1000}, {"e": 300, "r": 10000})),
-    (re.compile(r"建筑|工程|施工"), ({"r": 300, "a": 300}, {"r": 6000, "a": 5000}, {"r": 80000, "a": 80000})),
-    (None, ({"e": 20, "r": 300}, {"e": 300, "r": 2000}, {"e": 1000, "r": 40000})),
-]
-
-
-# Bounds on a profile, whichever face it comes from: every field is short text or a finite figure.
-MAX_FIELD = 200
-MAX_NEEDS = 20
-
-
-class Profile(BaseModel):
-    """An enterprise as it describes itself; a field left out is unknown."""
-
-    model_config = ConfigDict(allow_inf_nan=False)
-    name: str | None = Field(None, max_length=MAX_FIELD)
-    region: str | None = Field(None, max_length=MAX_FIELD)  # county or district, e.g. 苍溪县
-    park: str | None = Field(None, max_length=MAX_FIELD)  # e.g. 广元经济技术开发区
-    industry: str | None = Field(None, max_length=MAX_FIELD)  # free text, e.g. 猕猴桃加工
-    employees: int | None = Field(None, ge=0, le=10_000_000)
-    annual_revenue_wan: float | None = Field(None, ge=0, le=1e12)
-    total_assets_wan: float | None = Field(None, ge=0, le=1e12)
-    ownership: Ownership | None = None
-    founded_year: int | None = Field(None, ge=1900, le=2100)
-    is_high_tech: bool | None = None
-    exports: bool | None = None
-    has_rnd: bool | None = None
-    is_individual_business: bool | None = None
-    declared_size: SizeClass | None = None  # what the enterprise says it is ("我们是小微企业"), when figures are missing
-    needs: list[Annotated[str, StringConstraints(max_length=MAX_FIELD)]] = Field(default_factory=list, max_length=MAX_NEEDS)
-
-    def size(self) -> tuple[SizeClass | None, str]:
-        """The size class and how it was found, in words; unknown when the known figures cannot decide it."""
-        rule = next(limits for pattern, limits in SIZE_RULES if pattern is None or (self.industry and pattern.search(self.industry)))
-        figures = {"e": self.employees, "r": self.annual_revenue_wan, "a": self.total_assets_wan}
-        names = {"e": "从业人员{:g}人", "r": "营业收入{:g}万元", "a": "资产总额{:g}万元"}
-        known = "、".join(names[k].format(v) for k, v in figures.items() if v is not None and k in rule[0])
-        complete = all(figures[k] is not None for k in rule[0])
-        for label, limits in zip(("微型", "小型", "中型"), rule):
-            if any(figures[k] is not None and figures[k] < limit for k, limit in limits.items()):
-                # Below a limit proves the class only for the smallest one, or when every figure is known:
-                # otherwise an unknown figure might put the firm in a smaller class.
-                if label == "微型" or complete:
-                    return label, f"{known}，按中小企业划型标准属{label}企业"
-                break
-        else:
-            if complete:
-                return "大型", f"{known}，按中小企业划型标准属大型企业"
-        return self.declared_size, f"自述为{self.declared_size}企业" if self.declared_size else ""
-
-    def years(self) -> int | None:
-        return date.today().year - self.founded_year if self.founded_year else None
-
-    def needs_text(self) -> str:
-        return "；".join(self.needs)
 
 
 class ItemIndex:
@@ -127,92 +57,39 @@ class MatchedItem(BaseModel):
     section: str
     title: str
     text: str
-    reasons: list[str]
-    uncertain: list[str]
+    needs: list[str]  # the profile's needs this item answers, as the enterprise wrote them
+    reasons: list[str]  # ✓ what holds: the need it answers, the groups the enterprise is in
+    uncertain: list[str]  # ？ what the profile leaves open, for the reviewer to check
     benefit: list[str]
     departments: dict[str, list[str]]
-    score: float
+    rank: int  # 1 = first of the whole ranking
+    score: float  # relevance to the whole profile (the order within a tier)
     start: int
     end: int
 
 
 class MatchResult(BaseModel):
-    total: int
+    total: int  # every item that applies, however many are shown
+    offset: int = 0  # the page starts after this many
     items: list[MatchedItem]
     profile: Profile
 
 
-class Fit(BaseModel):
-    """How one beneficiary tag fits the profile: True, False, or None (the profile does not say)."""
+@dataclass
+class Candidate:
+    """An eligible item, with what ranks it."""
 
-    fits: bool | None
-    reason: str = ""
-    specific: bool = True
+    item: PolicyItem
+    eligibility: Eligibility
+    served: list[str]  # benefit types of the item that a stated need asks for
+    needs: list[str]  # the needs whose ranking holds it, best first
+    need_ranks: list[int]  # its places in the rankings of the needs it answers (0 = first)
+    score: float
 
-
-def fit(tag: Tag, profile: Profile) -> Fit:
-    size, size_reason = profile.size()
-    quoted = f"条款写明“{tag.evidence}”"
-    label = tag.value
-    if label == "所有经营主体":
-        return Fit(fits=True, reason=f"面向各类经营主体（{quoted}）", specific=False)
-    if label in ("小微企业", "中小企业"):
-        allowed = ("微型", "小型", "小微") if label == "小微企业" else ("微型", "小型", "小微", "中型")
-        if profile.is_individual_business or profile.ownership == "individual":
-            return Fit(fits=False)  # an individual business is not an enterprise under the size rules
-        if size is None:
-            return Fit(fits=None, reason=f"{quoted}，请核实企业规模是否属于{label}")
-        return Fit(fits=size in allowed, reason=f"{size_reason}；{quoted}")
-    checks = {
-        "个体工商户": (
-            profile.is_individual_business
-            if profile.is_individual_business is not None
-            else (profile.ownership == "individual" if profile.ownership else None),
-            "个体工商户",
-        ),
-        "民营企业": (profile.ownership in ("private", "individual") if profile.ownership else None, "民营"),
-        "外贸企业": (profile.exports, "有出口业务"),
-        "科技型企业": (
-            True
-            if (profile.has_rnd or profile.is_high_tech)
-            else (False if profile.has_rnd is False and profile.is_high_tech is False else None),
-            "有研发活动",
-        ),
-        "高新技术企业": (profile.is_high_tech, "是高新技术企业"),
-        "园区企业": (True if profile.park else None, f"位于{profile.park}"),
-        "新办企业": ((profile.years() or 0) <= 3 if profile.years() is not None else None, f"成立于{profile.founded_year}年"),
-        "上市后备企业": (True if re.search(r"上市|挂牌", profile.needs_text()) else None, "有上市或挂牌打算"),
-        "外资企业": (profile.ownership == "foreign" if profile.ownership else None, "外资"),
-        "大型企业": (True if profile.ownership == "state" or size == "大型" else (False if size else None), "属国有或大型企业"),
-        "小规模纳税人": (True if size in ("微型", "小微") or profile.is_individual_business else None, "规模小，可能是小规模纳税人"),
-        "政府采购供应商": (
-            True if re.search(r"投标|中标|采购|招标", f"{profile.needs_text()}{profile.industry or ''}") else None,
-            "参与政府采购",
-        ),
-        "充换电设施项目": (True if "充电" in profile.needs_text() else None, "建设充换电设施"),
-        "用人单位": (True if re.search(r"招工|招聘|用工|招用", profile.needs_text()) else None, "有招工需求"),
-    }
-    for group_pattern, group in INDUSTRY_GROUPS:
-        if label == group:
-            fits = bool(group_pattern.search(profile.industry)) if profile.industry else None
-            return Fit(fits=fits, reason=f"行业为{profile.industry}；{quoted}" if fits else f"{quoted}，请核实企业是否属于{label}")
-    if label in checks:
-        fits, fact = checks[label]
-        reason = f"企业{fact}；{quoted}" if fits else f"{quoted}，请核实企业是否属于{label}"
-        return Fit(fits=fits, reason=reason)
-    return Fit(fits=None, reason=quoted)
-
-
-def place_fits(item: PolicyItem, profile: Profile) -> bool | None:
-    """National items apply everywhere; Guangyuan's apply within Guangyuan."""
-    if item.region in ("", "全国"):
-        return True
-    place = f"{profile.region or ''}{profile.park or ''}"
-    if not place:
-        return None
-    if "广元" in item.region:
-        return in_guangyuan(place) or bool(profile.park)
-    return item.region in place
+    @property
+    def tier(self) -> int:
+        """0: answers a need; 1: carries a benefit specific to this enterprise."""
+        return 0 if self.needs else 1
 
 
 def need_benefits(profile: Profile) -> set[str]:
@@ -223,15 +100,14 @@ def need_benefits(profile: Profile) -> set[str]:
     return wanted
 
 
-def group_words(profile: Profile) -> list[str]:
+def group_words(profile: Profile, size: str | None) -> list[str]:
     """The words policy texts use for the groups this enterprise is in."""
-    size, _ = profile.size()
     words = []
     if size in ("微型", "小型", "小微"):
         words += ["小微企业", "中小企业"]
     elif size == "中型":
         words.append("中小企业")
-    if profile.is_individual_business or profile.ownership == "individual":
+    if profile.is_individual():
         words.append("个体工商户")
     if profile.ownership == "private":
         words.append("民营")
@@ -261,56 +137,128 @@ def need_words(profile: Profile) -> list[str]:
     return sorted(words)
 
 
-def match_item(item: PolicyItem, profile: Profile, relevance: float = 0.0) -> MatchedItem | None:
-    place = place_fits(item, profile)
-    if place is False:
-        return None
-    fits = [(tag, fit(tag, profile)) for tag in item.beneficiaries]
-    if not fits and item.level != "国家":
-        # A plan measure that names no group addresses every business.
-        fits = [
-            (
-                Tag(value="所有经营主体", evidence=item.title, start=item.start, end=item.start),
-                Fit(fits=True, reason="面向各类经营主体", specific=False),
+def interleave(rankings: list[list[str]], quota: int) -> list[str]:
+    """Each ranking's best `quota` items, taken in turn (the first of each, then the second …), without repeats."""
+    order: list[str] = []
+    positions = [0] * len(rankings)
+    for _ in range(quota):
+        for n, ranking in enumerate(rankings):
+            while positions[n] < len(ranking) and ranking[positions[n]] in order:
+                positions[n] += 1
+            if positions[n] < len(ranking):
+                order.append(ranking[positions[n]])
+                positions[n] += 1
+    return order
+
+
+class Matcher:
+    """Ranks the items of one knowledge base for a profile; the item index is built once and reused."""
+
+    def __init__(self, kb: KnowledgeBase, index: ItemIndex | None = None):
+        self.kb = kb
+        self.index = index or ItemIndex(kb.items, kb.lexical.tokenizer)
+
+    def need_ranking(self, need: str, vector: list[float], eligible: dict[str, tuple[PolicyItem, Eligibility]]) -> list[str]:
+        """The eligible items whose passages the hybrid retriever finds for one need, best first, at most
+        `match_need_depth`. (Fusing BM25 over the items' whole texts, favouring items that name the enterprise's
+        groups, and searching the need with the industry before it all did worse on eval/matching.jsonl.)"""
+        ranking: list[str] = []
+        for hit in search(self.kb, need, self.kb.settings.candidates, vector=vector):
+            item_id = f"{hit.chunk.doc_id}#{hit.chunk.section}"
+            if item_id in eligible and item_id not in ranking:
+                ranking.append(item_id)
+                if len(ranking) == self.kb.settings.match_need_depth:
+                    break
+        return ranking
+
+    def candidates(self, profile: Profile) -> list[Candidate]:
+        judge = Judge(profile)
+        eligible = {item.item_id: (item, e) for item in self.kb.items if (e := judge.assess(item)) is not None}
+        needs = list(dict.fromkeys(n.strip() for n in profile.needs if n.strip()))
+        vectors = embed_queries(self.kb.embedder, needs)  # one batch for all the needs
+        rankings = {need: self.need_ranking(need, vector, eligible) for need, vector in zip(needs, vectors)}
+        relevance = self.relevance(profile, judge.size)
+        wanted = need_benefits(profile)
+        words = need_words(profile)
+        places = f"{profile.region or ''}{profile.park or ''}"
+        found = []
+        for item_id, (item, eligibility) in eligible.items():
+            answered = sorted((ranking.index(item_id), need) for need, ranking in rankings.items() if item_id in ranking)
+            served = [b for b in item.values("benefits") if b in wanted]
+            if not (answered or served or eligibility.specific):
+                continue  # it addresses every business, or groups the profile leaves open, and answers nothing asked
+            named_places = [t.value for t in item.places if t.value in places]
+            found.append(
+                Candidate(
+                    item=item,
+                    eligibility=eligibility,
+                    served=served,
+                    needs=[need for _, need in answered],
+                    need_ranks=[rank for rank, _ in answered],
+                    score=score(item, eligibility, served, relevance.get(item_id, 0.0), words, named_places),
+                )
             )
-        ]
-    yes = [(tag, f) for tag, f in fits if f.fits]
-    specific_yes = [(tag, f) for tag, f in yes if f.specific]
-    unknown = [(tag, f) for tag, f in fits if f.fits is None and f.specific]
-    specific_tags = [tag for tag, f in fits if f.specific]
-    if not specific_yes and not unknown:
-        # A law article that names groups this enterprise is not in does not apply to it, though it says
-        # "企业" in passing; a plan measure also addresses every business unless it names no one at all.
-        if not yes or (specific_tags and item.level == "国家"):
-            return None
-    wanted = need_benefits(profile)
-    served = [b for b in item.values("benefits") if b in wanted]
-    if not specific_yes and not served:
-        return None  # it addresses every business, or groups the profile leaves open, but serves no stated need
-    reasons = [f.reason for _, f in specific_yes] or [f.reason for _, f in yes if f.fits]
-    uncertain = [f.reason for _, f in unknown if f.reason]
-    if place is None:
+        return self.rank(found, list(rankings.values()))
+
+    def relevance(self, profile: Profile, size: str | None) -> dict[str, float]:
+        """How much each item's text speaks of the needs and the industry (BM25), and, less, of the enterprise's groups."""
+        needs = self.index.relevance(f"{profile.needs_text()} {profile.industry or ''}")
+        groups = self.index.relevance(" ".join(group_words(profile, size)))
+        return {item_id: needs.get(item_id, 0.0) + 0.4 * groups.get(item_id, 0.0) for item_id in needs.keys() | groups.keys()}
+
+    def rank(self, found: list[Candidate], rankings: list[list[str]]) -> list[Candidate]:
+        """Each need's best items in turn first; then the rest by reciprocal-rank fusion of the needs' rankings
+        and the ranking by relevance to the whole profile, items answering a need before the others."""
+        settings = self.kb.settings
+        by_id = {c.item.item_id: c for c in found}
+        first = [by_id[i] for i in interleave(rankings, settings.match_need_quota)]
+        taken = {c.item.item_id for c in first}
+        by_score = sorted(found, key=lambda c: (-c.score, c.item.item_id))
+        fused = {c.item.item_id: settings.match_profile_weight / (RRF_K + n) for n, c in enumerate(by_score, start=1)}
+        for c in found:
+            fused[c.item.item_id] += sum(1.0 / (RRF_K + rank + 1) for rank in c.need_ranks)
+        rest = sorted((c for c in found if c.item.item_id not in taken), key=lambda c: (c.tier, -fused[c.item.item_id], c.item.item_id))
+        return first + rest
+
+    def match(self, profile: Profile, limit: int | None = 10, offset: int = 0) -> MatchResult:
+        ranked = self.candidates(profile)
+        page = ranked[offset : offset + limit if limit else None]
+        items = [matched_item(c, profile, offset + n) for n, c in enumerate(page, start=1)]
+        return MatchResult(total=len(ranked), offset=offset, items=items, profile=profile)
+
+
+def score(item: PolicyItem, eligibility: Eligibility, served: list[str], relevance: float, words: list[str], places: list[str]) -> float:
+    """Relevance to the whole profile: serving a stated need's benefit type counts most, then how much the text
+    speaks of the needs and the industry (BM25), then naming the enterprise's own groups and places."""
+    specific = [f for f in eligibility.holds if f.specific]
+    overlap = sum(1 for w in words if w in item.text)
+    return round(
+        3.0 * len(served)
+        + 6.0 * relevance
+        + (2.0 + 0.5 * min(len(specific) - 1, 2) if specific else 0.0)
+        + 0.3 * len(eligibility.unknown)
+        + 0.2 * min(overlap, 6)
+        + 1.5 * len(places)
+        + (0.5 if item.level == "市级" else 0.0),
+        2,
+    )
+
+
+def matched_item(candidate: Candidate, profile: Profile, rank: int) -> MatchedItem:
+    item, eligibility = candidate.item, candidate.eligibility
+    reasons = [f"针对需求“{need}”" for need in candidate.needs]
+    reasons += [f.reason for f in eligibility.holds if f.reason and (f.specific or not eligibility.specific)]
+    if candidate.served:
+        reasons.append(f"属{'、'.join(candidate.served)}类政策，与所提需求相符")
+    places = [t.value for t in item.places if t.value in f"{profile.region or ''}{profile.park or ''}"]
+    if places:
+        reasons.append(f"条款点名{'、'.join(places)}，与企业所在地一致")
+    uncertain = [f.reason for f in eligibility.unknown if f.reason]
+    if not eligibility.place_known:
         uncertain.append(f"适用地区为{item.region}，请核实企业所在地")
     for condition in item.conditions:
         if condition.value in ("规模上限", "金额"):
             uncertain.append(f"条件“{condition.evidence}”需对照企业实际情况核实")
-    if served:
-        reasons.append(f"符合需求“{profile.needs_text() or profile.industry}”：属{'、'.join(served)}类政策")
-    overlap = [w for w in need_words(profile) if w in item.text]
-    places = [t.value for t in item.places if t.value in f"{profile.region or ''}{profile.park or ''}"]
-    if places:
-        reasons.append(f"条款点名{'、'.join(places)}，与企业所在地一致")
-    # Serving a stated need counts most, then how much the text speaks of the needs and the industry (BM25),
-    # then naming the enterprise's own group.
-    score = (
-        3.0 * len(served)
-        + 6.0 * relevance
-        + (2.0 + 0.5 * min(len(specific_yes) - 1, 2) if specific_yes else 0.0)
-        + 0.3 * len(unknown)
-        + 0.2 * min(len(overlap), 6)
-        + 1.5 * len(places)
-        + (0.5 if item.level == "市级" else 0.0)
-    )
     return MatchedItem(
         item_id=item.item_id,
         doc_title=item.doc_title,
@@ -318,22 +266,13 @@ def match_item(item: PolicyItem, profile: Profile, relevance: float = 0.0) -> Ma
         section=item.section,
         title=item.title,
         text=item.text,
+        needs=candidate.needs,
         reasons=list(dict.fromkeys(reasons)),
         uncertain=list(dict.fromkeys(uncertain)),
         benefit=item.values("benefits"),
         departments={"lead": item.lead, "cooperating": item.cooperating},
-        score=round(score, 2),
+        rank=rank,
+        score=candidate.score,
         start=item.start,
         end=item.end,
     )
-
-
-def match(items: list[PolicyItem], profile: Profile, limit: int | None = None, index: ItemIndex | None = None) -> MatchResult:
-    index = index or ItemIndex(items)
-    needs = index.relevance(f"{profile.needs_text()} {profile.industry or ''}")
-    groups = index.relevance(" ".join(group_words(profile)))
-    # How much the text speaks of the needs counts most; of the enterprise's groups, less.
-    relevance = {i.item_id: needs.get(i.item_id, 0.0) + 0.4 * groups.get(i.item_id, 0.0) for i in items}
-    matched = [m for m in (match_item(item, profile, relevance[item.item_id]) for item in items) if m is not None]
-    matched.sort(key=lambda m: (-m.score, m.item_id))
-    return MatchResult(total=len(matched), items=matched[:limit] if limit else matched, profile=profile)

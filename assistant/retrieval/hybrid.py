@@ -127,7 +127,9 @@ def search(
     k: int = 5,
     mode: Mode = "hybrid",
     filters: SearchFilters | None = None,
+    vector: list[float] | None = None,
 ) -> list[SearchHit]:
+    """The best k passages for `query`; `vector` is its embedding when the caller has already computed it."""
     filters = filters or SearchFilters()
     query = query.strip()
     if not query:
@@ -137,7 +139,8 @@ def search(
     expansion = kb.thesaurus.expand(query) if kb.settings.expansion_weight or kb.settings.expand_dense else []
     lexical = bm25_candidates(kb, query, n, filters, expansion) if mode in ("hybrid", "bm25") else []
     # Embedded once: the passages' and the attached questions' dense searches share it.
-    vector = kb.embedder.embed_query(query) if mode in ("hybrid", "dense") else []
+    if vector is None:
+        vector = kb.embedder.embed_query(query) if mode in ("hybrid", "dense") else []
     dense = dense_candidates(kb, query, vector, n, filters, expansion) if mode in ("hybrid", "dense") else []
     # Passages holding planted instructions are never found (until an admin approves their document), nor those of
     # expired documents (unless asked for).

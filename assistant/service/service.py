@@ -30,7 +30,8 @@ from assistant.index.ingest import Enrich, IngestReport, QuestionWriter, ingest
 from assistant.index.knowledge_base import KnowledgeBase
 from assistant.index.store import DocumentRecord, manifest_path
 from assistant.matching.intent import infer_profile, is_matching_question, reply_text
-from assistant.matching.matcher import OWNERSHIP_NAMES, ItemIndex, MatchResult, Profile, match
+from assistant.matching.matcher import Matcher, MatchResult
+from assistant.matching.profile import OWNERSHIP_NAMES, Profile
 from assistant.retrieval.hybrid import MODES as SEARCH_MODES
 from assistant.retrieval.hybrid import SearchFilters, SearchHit, search
 from assistant.service.access import IntegratorAccess, parse_keys, parse_reviewers, token_matches
@@ -101,8 +102,8 @@ class _Opened:
         return Assistant(self.kb.settings, self.kb, self.notes)
 
     @cached_property
-    def item_index(self) -> ItemIndex:
-        return ItemIndex(self.kb.items, self.kb.lexical.tokenizer)
+    def matcher(self) -> Matcher:
+        return Matcher(self.kb)
 
 
 class Service:
@@ -250,9 +251,10 @@ class Service:
     def search(self, question: str, k: int | None = None, mode: str = "hybrid", filters: SearchFilters | None = None) -> list[SearchHit]:
         return search(self.kb, question, k or self.settings.top_k, mode, filters)
 
-    def match(self, profile: Profile, limit: int | None = 10) -> MatchResult:
+    def match(self, profile: Profile, limit: int | None = 10, offset: int = 0) -> MatchResult:
+        """Every item that applies to the profile, ranked by its stated needs; `limit` items from `offset` are shown."""
         opened = self._current()
-        result = match(opened.kb.items, profile, limit, opened.item_index)
+        result = opened.matcher.match(profile, limit, offset)
         # An expired document's items are still matched (a reviewer may know it was extended) but flagged.
         today = date.today().isoformat()
         expired = {d.doc_id: d.expiry_date for d in opened.kb.documents if d.expiry_date and d.expiry_date < today}
