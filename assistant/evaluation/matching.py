@@ -32,28 +32,10 @@ class NaiveMatcher:
         ranked = sorted(scores, key=lambda item_id: (-scores[item_id], item_id))
         shown = ranked[:limit] if limit else ranked
         return MatchResult(
-            total=len(ranked), items=[naive_item(self.items[i], n, scores[i]) for n, i in enumerate(shown, 1)], profile=profile
+            total=len(ranked),
+            items=[MatchedItem.of(self.items[i], n, round(scores[i], 3)) for n, i in enumerate(shown, 1)],
+            profile=profile,
         )
-
-
-def naive_item(item, rank: int, score: float) -> MatchedItem:
-    return MatchedItem(
-        item_id=item.item_id,
-        doc_title=item.doc_title,
-        doc_number=item.doc_number,
-        section=item.section,
-        title=item.title,
-        text=item.text,
-        needs=[],
-        reasons=[],
-        uncertain=[],
-        benefit=item.values("benefits"),
-        departments={"lead": item.lead, "cooperating": item.cooperating},
-        rank=rank,
-        score=round(score, 3),
-        start=item.start,
-        end=item.end,
-    )
 
 
 def matching_runs(service: Service, development: Path, blind: Path | None) -> dict[str, tuple[dict, list[dict]]]:

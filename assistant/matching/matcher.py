@@ -67,6 +67,27 @@ class MatchedItem(BaseModel):
     start: int
     end: int
 
+    @classmethod
+    def of(cls, item: PolicyItem, rank: int, score: float, **found: list[str]) -> "MatchedItem":
+        """The item's own fields, with its place and what the matcher found (`needs`, `reasons`, `uncertain`)."""
+        return cls(
+            item_id=item.item_id,
+            doc_title=item.doc_title,
+            doc_number=item.doc_number,
+            section=item.section,
+            title=item.title,
+            text=item.text,
+            needs=found.get("needs", []),
+            reasons=found.get("reasons", []),
+            uncertain=found.get("uncertain", []),
+            benefit=item.values("benefits"),
+            departments={"lead": item.lead, "cooperating": item.cooperating},
+            rank=rank,
+            score=score,
+            start=item.start,
+            end=item.end,
+        )
+
 
 class MatchResult(BaseModel):
     total: int  # every item that applies, however many are shown
@@ -259,20 +280,6 @@ def matched_item(candidate: Candidate, profile: Profile, rank: int) -> MatchedIt
     for condition in item.conditions:
         if condition.value in ("规模上限", "金额"):
             uncertain.append(f"条件“{condition.evidence}”需对照企业实际情况核实")
-    return MatchedItem(
-        item_id=item.item_id,
-        doc_title=item.doc_title,
-        doc_number=item.doc_number,
-        section=item.section,
-        title=item.title,
-        text=item.text,
-        needs=candidate.needs,
-        reasons=list(dict.fromkeys(reasons)),
-        uncertain=list(dict.fromkeys(uncertain)),
-        benefit=item.values("benefits"),
-        departments={"lead": item.lead, "cooperating": item.cooperating},
-        rank=rank,
-        score=candidate.score,
-        start=item.start,
-        end=item.end,
+    return MatchedItem.of(
+        item, rank, candidate.score, needs=candidate.needs, reasons=list(dict.fromkeys(reasons)), uncertain=list(dict.fromkeys(uncertain))
     )
