@@ -17,6 +17,7 @@ from assistant.index.embeddings import make_provider
 from assistant.index.lexical import LexicalIndex, Tokenizer
 from assistant.index.thesaurus import Thesaurus
 from assistant.index.store import (
+    HASHED_VECTOR_IDS,
     DocumentRecord,
     KnowledgeBaseError,
     build_dir,
@@ -25,6 +26,7 @@ from assistant.index.store import (
     read_items,
     read_manifest,
     read_questions,
+    vector_id,
 )
 from assistant.settings import Settings
 
@@ -34,6 +36,8 @@ class KnowledgeBase:
         manifest = read_manifest(settings)
         if manifest is None:
             raise KnowledgeBaseError(f"no index in '{settings.index_dir}'; build it with: policy-qa ingest")
+        if manifest.pipeline_version < HASHED_VECTOR_IDS:
+            raise KnowledgeBaseError(f"the index in '{settings.index_dir}' was built by an older version; rebuild it with: policy-qa ingest")
         self.settings = settings
         self.manifest = manifest
         self.embedder = embedder or make_provider(settings)
@@ -119,8 +123,15 @@ class KnowledgeBase:
             ) from None
 
     def dense_search(self, vector: list[float], n: int, where: dict | None = None) -> list[tuple[str, float]]:
-        """The n chunks nearest to a query vector, as (chunk id, cosine similarity), best first."""
-        return self._nearest(self.collection, vector, n, where)
+        """The n chunks nearest to a query vector, as (chunk id, cosine similarity), best first. The collection may
+        also hold vectors of other builds (the previous one, while running apps still read it): only those of this
+        build's chunks count."""
+        return [(cid, similarity) for vid, similarity in self._nearest(self.collection, vector, n, where) if (cid := self._chunk_of(vid))]
+
+    def _chunk_of(self, vid: str) -> str | None:
+        chunk_id = vid.rpartition("@")[0]
+        chunk = self.chunks.get(chunk_id)
+        return chunk_id if chunk is not None and vector_id(chunk) == vid else None
 
     def question_dense_search(self, vector: list[float], n: int) -> list[tuple[str, float]]:
         """The n attached questions nearest to a query vector, as (question id, cosine similarity), best first."""
