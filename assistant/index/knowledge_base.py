@@ -73,15 +73,10 @@ class KnowledgeBase:
         self.superseded = {
             c.chunk_id for c in self.chunks.values() for note in self.superseding_notes if note.applies_to(c.doc_id, c.section, c.text)
         }
-        withheld_spans: dict[str, list[tuple[int, int]]] = {}
+        self._withheld_spans: dict[str, list[tuple[int, int]]] = {}
         for chunk_id in self.withheld:
             chunk = self.chunks[chunk_id]
-            withheld_spans.setdefault(chunk.doc_id, []).append((chunk.start, chunk.end))
-        self.items: list[PolicyItem] = [
-            item
-            for item in read_items(settings, manifest.build_id)
-            if not any(start < item.end and item.start < end for start, end in withheld_spans.get(item.doc_id, ()))
-        ]
+            self._withheld_spans.setdefault(chunk.doc_id, []).append((chunk.start, chunk.end))
         self.lexical = LexicalIndex.load(build_dir(settings, manifest.build_id) / "bm25", Tokenizer(cache_dir=settings.index_dir))
         try:
             self.thesaurus = Thesaurus.load(settings.thesaurus)
@@ -91,6 +86,16 @@ class KnowledgeBase:
         self.questions = {q.question_id: q for q in read_questions(settings, manifest.build_id)}
         folder = build_dir(settings, manifest.build_id) / "bm25-questions"
         self.question_lexical = LexicalIndex.load(folder, self.lexical.tokenizer) if self.questions and folder.is_dir() else None
+
+    @cached_property
+    def items(self) -> list[PolicyItem]:
+        """The build's policy items but those in withheld passages, read on first use: at 100,000 chunks they took
+        ten seconds of the index's opening, and search and answers never need them."""
+        return [
+            item
+            for item in read_items(self.settings, self.manifest.build_id)
+            if not any(start < item.end and item.start < end for start, end in self._withheld_spans.get(item.doc_id, ()))
+        ]
 
     def hidden(self, today: str | None = None) -> set[str]:
         """The chunks search does not return: those withheld for planted instructions, and (unless
