@@ -279,6 +279,9 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000")
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--plot", type=Path, help="write the plot here (default: docs/scale.png when 100000 is among the sizes)")
+    parser.add_argument(
+        "--rows", type=Path, nargs="*", help="print the table (and --plot) from rows saved by earlier runs, one JSON a line"
+    )
     # The child processes.
     parser.add_argument("--ingest", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--app", action="store_true", help=argparse.SUPPRESS)
@@ -290,6 +293,10 @@ def main() -> None:
         settings = settings_for(options.workdir, options.base_url, options.port)
         print(json.dumps(measure_ingest(options.ingest, settings) if options.ingest else measure_app(settings)))
         return
+    if options.rows:  # only the table and plot, from the rows of earlier runs
+        rows = [json.loads(line) for path in options.rows for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        report(rows, options.plot)
+        return
     from fake_embeddings import FakeEmbeddingsServer
 
     sizes = [int(s) for s in options.sizes.split(",")]
@@ -300,19 +307,23 @@ def main() -> None:
         for size in sizes:
             for mode in options.modes.split(","):
                 rows.append(measure(size, mode, server.base_url))
+                # Each row as soon as it is measured: a long run cut short keeps what it measured.
+                print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
                 print(f"measured {size} chunks, {mode} ({time.perf_counter() - started:.0f} s so far)", file=sys.stderr, flush=True)
     finally:
         server.stop()
+    print(f"total {time.perf_counter() - started:.0f} s")
+    report(rows, options.plot or (ROOT / "docs" / "scale.png" if 100_000 in sizes else None))
+
+
+def report(rows: list[dict], plot_path: Path | None) -> None:
     print(
-        f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, local deterministic embeddings ({DIMENSIONS} dimensions), {len(questions())} questions"
+        f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, local deterministic embeddings ({DIMENSIONS} dimensions), {QUESTIONS} questions"
     )
     print(table(rows))
-    print(f"total {time.perf_counter() - started:.0f} s")
-    print(json.dumps(rows))
-    target = options.plot or (ROOT / "docs" / "scale.png" if 100_000 in sizes else None)
-    if target:
-        plot(rows, target)
-        print(f"plot: {target}")
+    if plot_path:
+        plot(rows, plot_path)
+        print(f"plot: {plot_path}")
 
 
 if __name__ == "__main__":
