@@ -59,8 +59,12 @@ def main() -> None:
         print(f"ingest / model   : {report.seconds / alone:7.2f}")
         sample = texts[: options.sweep]
         sizes = [int(s) for s in options.batch_sizes.split(",")]
-        best = {size: min(model_alone(provider, sample, size) for _ in range(options.rounds)) for size in sizes}
-        print(f"batch size sweep on {len(sample)} texts, best of {options.rounds}:")
+        # Round-robin over the sizes, so that a change in the machine's load falls on all of them alike.
+        best = dict.fromkeys(sizes, float("inf"))
+        for _ in range(options.rounds):
+            for size in sizes:
+                best[size] = min(best[size], model_alone(provider, sample, size))
+        print(f"batch size sweep on {len(sample)} texts, best of {options.rounds} rounds:")
         for size, seconds in best.items():
             print(f"  batch {size:3d}: {seconds:6.1f} s = {len(sample) / seconds:5.1f} texts/s")
 
