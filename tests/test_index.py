@@ -167,3 +167,15 @@ def test_rebuild_starts_over(tmp_path, small_corpus):
 def test_missing_index_has_a_clear_error(tmp_path):
     with pytest.raises(KnowledgeBaseError, match="no index in .*; build it with: policy-qa ingest"):
         KnowledgeBase(make_settings(tmp_path / "nothing"))
+
+
+def test_an_index_from_before_hashed_vector_ids_asks_for_an_ingest(tmp_path, small_corpus):
+    settings = make_settings(tmp_path / "index", small_corpus)
+    ingest(settings)
+    path = settings.index_dir / "manifest.json"
+    path.write_text(read_manifest(settings).model_copy(update={"pipeline_version": 9}).model_dump_json(), encoding="utf-8")
+    with pytest.raises(KnowledgeBaseError, match="built by an older version; rebuild it with: policy-qa ingest"):
+        KnowledgeBase(settings)
+    report = ingest(settings)  # everything read again, into a new collection
+    assert set(statuses(report).values()) == {"changed"} and report.reused == 0
+    assert search(KnowledgeBase(settings), "电子保函费率", k=3)[0].chunk.doc_id == PLAN
