@@ -1,8 +1,10 @@
 """The ingest pipeline: read the corpus, chunk it, extract policy items, embed, and switch in a new build.
 
-Every ingest writes a new build and a new collection, then replaces manifest.json in one atomic step.
-A failed or interrupted ingest leaves the previous build live; its leftovers are removed next time.
-Unchanged documents keep their chunks and their cached vectors, so only new text is embedded.
+Every ingest writes a new build, then replaces manifest.json in one atomic step. Its vectors go into the previous
+build's collection beside the previous build's own (which stay until the build after), or into a new collection
+when most of the corpus changed. A failed or interrupted ingest leaves the previous build live; its leftovers are
+removed next time. Unchanged documents keep their chunks, vectors and BM25 tokens, so only new text is embedded
+and tokenised, and an ingest that finds every file unchanged reads nothing of the previous build.
 Enrichment steps that need later stages (the language model's tag refinement) come in as `enrich`.
 """
 
