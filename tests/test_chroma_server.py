@@ -12,6 +12,7 @@ from assistant.index.ingest import ingest
 from assistant.index.knowledge_base import KnowledgeBase
 from assistant.index.store import chroma_client, collection_names
 from assistant.retrieval.hybrid import search
+from assistant.service.service import Service
 from conftest import PLAN, free_port, make_settings
 
 # A real server process (or a browser driving one): the slow tier.
@@ -54,3 +55,28 @@ def test_ingest_and_search_through_a_chroma_server(tmp_path, small_corpus, chrom
     for mode in ("dense", "hybrid"):
         hits = search(kb, "电子保函的费率最高是多少", k=5, mode=mode)
         assert any("保函费率不高于2.8‰" in h.chunk.text and h.chunk.doc_id == PLAN for h in hits), mode
+
+
+def test_replicas_answer_alike_from_one_server_and_follow_a_new_build(tmp_path, small_corpus, chroma_server):
+    """Two app replicas against one Chroma server: one reads the writer's index folder (shared storage), one a
+    copy of it. Both answer alike; a new build reaches each once its manifest does."""
+    server = {"chroma_host": "127.0.0.1", "chroma_port": chroma_server}
+    writer = make_settings(tmp_path / "index", small_corpus, **server)
+    ingest(writer)
+    copied = tmp_path / "replica-index"
+    shutil.copytree(writer.index_dir, copied)
+    replicas = [Service(writer), Service(make_settings(copied, small_corpus, **server))]
+    question = "电子保函的费率最高是多少？"
+    first, second = (replica.ask(question, mode="extractive") for replica in replicas)
+    assert "2.8‰" in first.answer
+    assert (first.answer, first.citations, first.retrieved) == (second.answer, second.citations, second.retrieved)
+
+    plan = small_corpus / PLAN
+    plan.write_text(plan.read_text(encoding="utf-8").replace("保持保函费率不高于2.8‰", "保持保函费率不高于2.5‰"), encoding="utf-8")
+    ingest(writer)
+    assert "2.5‰" in replicas[0].ask(question, mode="extractive").answer  # shared storage: the next request follows
+    assert "2.8‰" in replicas[1].ask(question, mode="extractive").answer  # the copy still serves the previous build
+    # Rolling the copy forward: the build folder first, the manifest (the switch) last.
+    shutil.copytree(writer.index_dir / "builds", copied / "builds", dirs_exist_ok=True)
+    shutil.copy(writer.index_dir / "manifest.json", copied / "manifest.json")
+    assert "2.5‰" in replicas[1].ask(question, mode="extractive").answer

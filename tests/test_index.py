@@ -43,14 +43,25 @@ def test_incremental_ingest_adds_changes_and_removes(tmp_path, small_corpus):
         "国务院关于实施公司法注册资本登记管理制度的规定.md": "removed",
         "用气通知.html": "added",
     }
-    # Only the changed article and the new page were embedded; the rest came from the cache.
-    assert 1 <= update.embedded < 10
-    assert update.cached > 50
+    # Only the changed article and the new page were embedded (or came from the cache); the other vectors stayed
+    # where they were, in the first build's collection, which the new build reuses.
+    assert 1 <= update.embedded + update.cached < 10
+    assert update.reused > 50
     kb = KnowledgeBase(settings)
     assert {d.doc_id for d in kb.documents} == {PLAN, "公平竞争审查条例.md", "用气通知.html"}
     assert not any(c.doc_id.startswith("国务院关于实施公司法") for c in kb.chunks.values())
-    # The build it replaced stays for one more round (a running app may still read it); older ones are gone.
-    assert sorted(collections(settings)) == sorted([kb.manifest.collection, f"policy-chunks-{first.build_id}"])
+    assert collections(settings) == [kb.manifest.collection] == [f"policy-chunks-{first.build_id}"]
+    # The replaced build's vectors stay for one more round (a running app may still read them); dense search
+    # returns only the live build's own.
+    removed = "国务院关于实施公司法注册资本登记管理制度的规定.md"
+    assert kb.collection.get(where={"doc_id": removed}, include=[])["ids"]
+    assert all(kb.chunks[cid].doc_id != removed for cid, _ in kb.dense_search(kb.embedder.embed_query("注册资本登记"), 20))
+    (small_corpus / "用气通知.html").write_text(HTML_PAGE.replace("2个工作日", "2个工作日内"), encoding="utf-8")
+    assert ingest(settings).reused > 50
+    assert not KnowledgeBase(settings).collection.get(where={"doc_id": removed}, include=[])["ids"]
+    (small_corpus / "用气通知.html").write_text(HTML_PAGE, encoding="utf-8")
+    ingest(settings)
+    kb = KnowledgeBase(settings)
     hits = search(kb, "用气报装要多久", k=3)
     assert any("2个工作日" in h.chunk.text for h in hits)
 
@@ -156,3 +167,15 @@ def test_rebuild_starts_over(tmp_path, small_corpus):
 def test_missing_index_has_a_clear_error(tmp_path):
     with pytest.raises(KnowledgeBaseError, match="no index in .*; build it with: policy-qa ingest"):
         KnowledgeBase(make_settings(tmp_path / "nothing"))
+
+
+def test_an_index_from_before_hashed_vector_ids_asks_for_an_ingest(tmp_path, small_corpus):
+    settings = make_settings(tmp_path / "index", small_corpus)
+    ingest(settings)
+    path = settings.index_dir / "manifest.json"
+    path.write_text(read_manifest(settings).model_copy(update={"pipeline_version": 9}).model_dump_json(), encoding="utf-8")
+    with pytest.raises(KnowledgeBaseError, match="built by an older version; rebuild it with: policy-qa ingest"):
+        KnowledgeBase(settings)
+    report = ingest(settings)  # everything read again, into a new collection
+    assert set(statuses(report).values()) == {"changed"} and report.reused == 0
+    assert search(KnowledgeBase(settings), "电子保函费率", k=3)[0].chunk.doc_id == PLAN

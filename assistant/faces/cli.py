@@ -90,7 +90,8 @@ def ingest_command(corpus_dir: Path | None, rebuild: bool, progress: bool) -> No
     if report.build_id:
         click.echo(
             f"Indexed {report.chunks} chunks from {counts['added'] + counts['changed'] + counts['unchanged']} documents "
-            f"({summary}); embedded {report.embedded}, reused {report.cached} cached vectors; {report.seconds:.1f}s."
+            f"({summary}); embedded {report.embedded}, reused {report.cached} cached vectors, kept {report.reused} in place; "
+            f"{report.seconds:.1f}s."
         )
     elif report.ok:
         click.echo(f"Index is up to date ({summary}).")

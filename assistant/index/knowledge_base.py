@@ -17,6 +17,7 @@ from assistant.index.embeddings import make_provider
 from assistant.index.lexical import LexicalIndex, Tokenizer
 from assistant.index.thesaurus import Thesaurus
 from assistant.index.store import (
+    HASHED_VECTOR_IDS,
     DocumentRecord,
     KnowledgeBaseError,
     build_dir,
@@ -25,6 +26,7 @@ from assistant.index.store import (
     read_items,
     read_manifest,
     read_questions,
+    vector_id,
 )
 from assistant.settings import Settings
 
@@ -34,6 +36,8 @@ class KnowledgeBase:
         manifest = read_manifest(settings)
         if manifest is None:
             raise KnowledgeBaseError(f"no index in '{settings.index_dir}'; build it with: policy-qa ingest")
+        if manifest.pipeline_version < HASHED_VECTOR_IDS:
+            raise KnowledgeBaseError(f"the index in '{settings.index_dir}' was built by an older version; rebuild it with: policy-qa ingest")
         self.settings = settings
         self.manifest = manifest
         self.embedder = embedder or make_provider(settings)
@@ -69,15 +73,10 @@ class KnowledgeBase:
         self.superseded = {
             c.chunk_id for c in self.chunks.values() for note in self.superseding_notes if note.applies_to(c.doc_id, c.section, c.text)
         }
-        withheld_spans: dict[str, list[tuple[int, int]]] = {}
+        self._withheld_spans: dict[str, list[tuple[int, int]]] = {}
         for chunk_id in self.withheld:
             chunk = self.chunks[chunk_id]
-            withheld_spans.setdefault(chunk.doc_id, []).append((chunk.start, chunk.end))
-        self.items: list[PolicyItem] = [
-            item
-            for item in read_items(settings, manifest.build_id)
-            if not any(start < item.end and item.start < end for start, end in withheld_spans.get(item.doc_id, ()))
-        ]
+            self._withheld_spans.setdefault(chunk.doc_id, []).append((chunk.start, chunk.end))
         self.lexical = LexicalIndex.load(build_dir(settings, manifest.build_id) / "bm25", Tokenizer(cache_dir=settings.index_dir))
         try:
             self.thesaurus = Thesaurus.load(settings.thesaurus)
@@ -87,6 +86,16 @@ class KnowledgeBase:
         self.questions = {q.question_id: q for q in read_questions(settings, manifest.build_id)}
         folder = build_dir(settings, manifest.build_id) / "bm25-questions"
         self.question_lexical = LexicalIndex.load(folder, self.lexical.tokenizer) if self.questions and folder.is_dir() else None
+
+    @cached_property
+    def items(self) -> list[PolicyItem]:
+        """The build's policy items but those in withheld passages, read on first use: at 100,000 chunks they took
+        ten seconds of the index's opening, and search and answers never need them."""
+        return [
+            item
+            for item in read_items(self.settings, self.manifest.build_id)
+            if not any(start < item.end and item.start < end for start, end in self._withheld_spans.get(item.doc_id, ()))
+        ]
 
     def hidden(self, today: str | None = None) -> set[str]:
         """The chunks search does not return: those withheld for planted instructions, and (unless
@@ -119,8 +128,15 @@ class KnowledgeBase:
             ) from None
 
     def dense_search(self, vector: list[float], n: int, where: dict | None = None) -> list[tuple[str, float]]:
-        """The n chunks nearest to a query vector, as (chunk id, cosine similarity), best first."""
-        return self._nearest(self.collection, vector, n, where)
+        """The n chunks nearest to a query vector, as (chunk id, cosine similarity), best first. The collection may
+        also hold vectors of other builds (the previous one, while running apps still read it): only those of this
+        build's chunks count."""
+        return [(cid, similarity) for vid, similarity in self._nearest(self.collection, vector, n, where) if (cid := self._chunk_of(vid))]
+
+    def _chunk_of(self, vid: str) -> str | None:
+        chunk_id = vid.rpartition("@")[0]
+        chunk = self.chunks.get(chunk_id)
+        return chunk_id if chunk is not None and vector_id(chunk) == vid else None
 
     def question_dense_search(self, vector: list[float], n: int) -> list[tuple[str, float]]:
         """The n attached questions nearest to a query vector, as (question id, cosine similarity), best first."""

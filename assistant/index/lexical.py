@@ -39,7 +39,9 @@ class Tokenizer:
     def __init__(self, cache_dir: Path | None = None) -> None:
         self._jieba = jieba.Tokenizer()
         terms = (resources.files("assistant") / "data" / "policy_terms.txt").read_bytes()
-        cache = cache_dir / f"jieba-{jieba.__version__}-{hashlib.sha256(terms).hexdigest()[:12]}.pickle" if cache_dir else None
+        # Another jieba or another term list may cut a text differently: tokens kept by a build name their tokenizer.
+        self.signature = f"jieba-{jieba.__version__}-{hashlib.sha256(terms).hexdigest()[:12]}"
+        cache = cache_dir / f"{self.signature}.pickle" if cache_dir else None
         if cache is None or not self._load(cache):
             self._jieba.load_userdict(io.BytesIO(terms))
             if cache is not None:
@@ -83,8 +85,12 @@ class LexicalIndex:
 
     @classmethod
     def build(cls, ids: list[str], texts: list[str], tokenizer: Tokenizer) -> "LexicalIndex":
+        return cls.from_tokens(ids, [tokenizer(text) for text in texts], tokenizer)
+
+    @classmethod
+    def from_tokens(cls, ids: list[str], tokens: list[list[str]], tokenizer: Tokenizer) -> "LexicalIndex":
         model = bm25s.BM25()
-        model.index([tokenizer(text) or ["\u0000"] for text in texts], show_progress=False)
+        model.index([t or ["\u0000"] for t in tokens], show_progress=False)
         return cls(model, list(ids), tokenizer)
 
     def save(self, folder: Path) -> None:
@@ -137,3 +143,23 @@ class LexicalIndex:
             if allowed is None or self.ids[row] in allowed:
                 results.append((self.ids[row], float(scores[row])))
         return results
+
+
+def write_tokens(folder: Path, signature: str, ids: list[str], tokens: list[list[str]]) -> None:
+    """Each chunk's tokens, one `[chunk id, tokens]` a line, after a line naming the tokenizer: the next build
+    reuses those of unchanged documents instead of cutting every text again."""
+    with (folder / "tokens.jsonl").open("w", encoding="utf-8") as out:
+        out.write(json.dumps({"tokenizer": signature}) + "\n")
+        for row in zip(ids, tokens):
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def read_tokens(folder: Path, signature: str) -> dict[str, list[str]]:
+    """The tokens a build kept, by chunk id; none when it kept none or another tokenizer cut them."""
+    try:
+        with (folder / "tokens.jsonl").open(encoding="utf-8") as lines:
+            if json.loads(next(lines, "{}")).get("tokenizer") != signature:
+                return {}
+            return dict(json.loads(line) for line in lines)
+    except (OSError, ValueError, AttributeError):
+        return {}

@@ -3,11 +3,13 @@ and reading a build's chunks and items back.
 
 Layout under `index_dir`:
     manifest.json            the live build: documents, embedding model, Chroma collection name
-    builds/<build_id>/       chunks.jsonl, items.jsonl and the BM25 index of that build
+    builds/<build_id>/       chunks.jsonl, items.jsonl, tokens.jsonl and the BM25 index of that build
     chroma/                  the embedded Chroma database (unless a Chroma server is configured)
     embeddings.sqlite        vectors cached by (model, text hash)
 """
 
+import hashlib
+import json
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
 COLLECTION_PREFIX = "policy-chunks-"
 # The vectors of the questions attached to passages live in a collection of their own, one per build.
 QUESTIONS_PREFIX = "policy-questions-"
+# The pipeline version from which chunk vectors are stored under `vector_id` (chunk id and content hash).
+HASHED_VECTOR_IDS = 10
 
 
 class KnowledgeBaseError(Unavailable):
@@ -123,17 +127,27 @@ def chunk_metadata(chunk: Chunk) -> dict:
     }
 
 
-def remove_stale_builds(settings: Settings, client: "chromadb.ClientAPI", keep: str | None = None) -> None:
-    """Delete every build and collection other than the live one and `keep` (earlier or failed builds)."""
+def vector_id(chunk: Chunk) -> str:
+    """The id of a chunk's vector in Chroma: its chunk id and a hash of what was embedded and stored beside it.
+    A build reuses the previous build's collection, so the old and new versions of a changed chunk live side by
+    side until the old build is retired; the hash tells them apart (see KnowledgeBase.dense_search)."""
+    content = chunk.index_text + "\x00" + json.dumps(chunk_metadata(chunk), sort_keys=True, ensure_ascii=False)
+    return f"{chunk.chunk_id}@{hashlib.sha256(content.encode('utf-8')).hexdigest()[:16]}"
+
+
+def remove_stale_builds(settings: Settings, client: "chromadb.ClientAPI", keep: Manifest | None = None) -> None:
+    """Delete every build and collection other than those of the live build and `keep` (earlier or failed builds).
+    A collection is named after the build that created it and may serve the builds after it."""
     manifest = read_manifest(settings)
     if manifest is None:
         return
-    kept = {manifest.build_id, keep}
+    kept = [m for m in (manifest, keep) if m is not None]
+    kept_builds = {m.build_id for m in kept}
+    kept_collections = {name for m in kept for name in (m.collection, m.questions_collection) if name}
     for name in collection_names(client):
-        for prefix in (COLLECTION_PREFIX, QUESTIONS_PREFIX):
-            if name.startswith(prefix) and name.removeprefix(prefix) not in kept:
-                client.delete_collection(name)
+        if name.startswith((COLLECTION_PREFIX, QUESTIONS_PREFIX)) and name not in kept_collections:
+            client.delete_collection(name)
     builds = settings.index_dir / "builds"
     for folder in builds.iterdir() if builds.is_dir() else []:
-        if folder.name not in kept:
+        if folder.name not in kept_builds:
             shutil.rmtree(folder, ignore_errors=True)
