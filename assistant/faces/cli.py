@@ -16,6 +16,7 @@ import click
 
 from assistant.errors import PolicyQAError
 from assistant.service.plain_text import sources_text, verified_text
+from assistant.vocabulary import OCR_NOTE
 
 if TYPE_CHECKING:
     from assistant.service.service import AskResponse, Service
@@ -122,7 +123,8 @@ def print_hits(question: str, hits: list) -> None:
         click.echo("   (no matching passages)")
     for hit in hits:
         c = hit.chunk
-        where = " · ".join(part for part in (c.doc_number, c.section, f"p.{c.page}" if c.page else "") if part)
+        ocr = OCR_NOTE if c.source == "ocr" else ""
+        where = " · ".join(part for part in (c.doc_number, c.section, f"p.{c.page}" if c.page else "", ocr) if part)
         text = " ".join(c.text.split())
         click.echo(f"{hit.rank:>2}. [{hit.score:.4f}] {c.doc_title}" + (f"  ({where})" if where else ""))
         click.echo(f"    {text[:160]}{'…' if len(text) > 160 else ''}")
