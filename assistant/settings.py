@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     max_ocr_pages: int = Field(300, ge=1)
     max_image_pixels: int = Field(60_000_000, ge=100_000)
     # Scanned PDF pages are rendered at this resolution; chosen by measurement (README "Scanned documents").
-    ocr_dpi: int = Field(200, ge=72, le=600)
+    ocr_dpi: int = Field(150, ge=72, le=600)
     # OCR lines read with less confidence than this are listed in the ingest report, to check against the original.
     ocr_low_confidence: float = Field(0.9, ge=0.0, le=1.0)
     # OCR results by page hash, so a re-ingest does no OCR; default: index_dir/ocr.sqlite.

@@ -8,6 +8,7 @@ import math
 import shutil
 import subprocess
 import tempfile
+import unicodedata
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -250,3 +251,12 @@ def whole_plan_scan(plan: Path) -> list[ScannedPage]:
     pages = [ScannedPage(lay_out(paragraphs[1:8])[0], masthead=paragraphs[0], seal=True)]
     pages += [ScannedPage(lines, page_label=f"- {n} -") for n, lines in enumerate(lay_out(paragraphs[8:]), start=2)]
     return pages
+
+
+def character_accuracy(read: str, truth: str) -> float:
+    """1 − edit distance / length, over the characters without whitespace; full- and half-width forms of a
+    character count as the same (the source itself mixes （一） and (一))."""
+    from rapidfuzz.distance import Levenshtein
+
+    read, truth = (unicodedata.normalize("NFKC", "".join(text.split())) for text in (read, truth))
+    return 1 - Levenshtein.distance(read, truth) / len(truth)

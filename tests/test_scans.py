@@ -6,14 +6,12 @@ pages are read once per machine; the first run OCRs four pages (about 2 s each o
 
 import math
 import shutil
-import unicodedata
 import zipfile
 
 import pytest
 from pydantic import SecretStr
 from pypdf import PdfReader, PdfWriter
-from rapidfuzz.distance import Levenshtein
-from scans import ScannedPage, lay_out, make_doc, make_image, make_ofd, make_scanned_pdf, plan_paragraphs, plan_scan
+from scans import ScannedPage, character_accuracy, lay_out, make_doc, make_image, make_ofd, make_scanned_pdf, plan_paragraphs, plan_scan
 
 from assistant.documents.chunking import chunk_document
 from assistant.documents.loaders import LoadError, LoadOptions, load_file
@@ -25,13 +23,6 @@ from conftest import CORPUS, OCR_CACHE, PLAN, make_settings
 from documents import ELECTRICITY, TENDER, make_docx, make_pdf
 
 OPTIONS = LoadOptions(ocr_cache=OCR_CACHE, ocr_dpi=Settings.model_fields["ocr_dpi"].default)
-
-
-def accuracy(read: str, truth: str) -> float:
-    """1 − edit distance / length, over the characters without whitespace; full- and half-width forms of a
-    character count as the same (the source itself mixes （一） and (一))."""
-    read, truth = (unicodedata.normalize("NFKC", "".join(text.split())) for text in (read, truth))
-    return 1 - Levenshtein.distance(read, truth) / len(truth)
 
 
 def page_text(doc, number: int) -> str:
@@ -49,7 +40,7 @@ def scan(tmp_path_factory):
 
 def test_scanned_pages_are_read_with_the_target_character_accuracy(scan):
     pages, _, doc = scan
-    scores = {number: accuracy(page_text(doc, number), pages[number - 1].text) for number in (1, 2, 3)}
+    scores = {number: character_accuracy(page_text(doc, number), pages[number - 1].text) for number in (1, 2, 3)}
     # Page 1 has the red masthead and the seal over its signature, page 2 is clean, page 3 is turned by 2°.
     assert scores[1] >= 0.99 and scores[2] >= 0.99, scores
     assert scores[3] >= 0.97, scores
@@ -98,7 +89,7 @@ def test_an_image_file_is_read_by_ocr(tmp_path):
     lines = lay_out([TENDER])[0]
     path = make_image(tmp_path / "招投标.png", ScannedPage(lines))
     doc = load_file(path, OPTIONS)
-    assert accuracy(doc.text, "".join(lines)) >= 0.99
+    assert character_accuracy(doc.text, "".join(lines)) >= 0.99
     assert doc.ocr_pages.keys() == {1}
 
 

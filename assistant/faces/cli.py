@@ -76,7 +76,7 @@ def cli() -> None:
 @cli.command("ingest")
 @click.option("--corpus", "corpus_dir", type=click.Path(path_type=Path), help="Folder of documents (default: corpus/).")
 @click.option("--rebuild", is_flag=True, help="Re-read every document instead of only new and changed ones.")
-@click.option("--progress/--no-progress", default=True, help="Show a progress bar while embedding.")
+@click.option("--progress/--no-progress", default=True, help="Show progress bars while OCR reads scanned pages and while embedding.")
 def ingest_command(corpus_dir: Path | None, rebuild: bool, progress: bool) -> None:
     """Index new and changed documents of the corpus and drop deleted ones."""
     report = open_service(**({"corpus_dir": corpus_dir} if corpus_dir else {})).ingest(rebuild=rebuild, progress=progress)

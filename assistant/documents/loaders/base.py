@@ -54,7 +54,7 @@ class LoadOptions(BaseModel):
     """What reading a file may use and how much work it may cause (set from `Settings` by the ingest)."""
 
     ocr_cache: Path | None = None  # OCR results by page hash; None: no cache
-    ocr_dpi: int = Field(200, ge=72, le=600)  # scanned PDF pages are rendered at this resolution for OCR
+    ocr_dpi: int = Field(150, ge=72, le=600)  # scanned PDF pages are rendered at this resolution for OCR
     max_ocr_pages: int = Field(300, ge=1)  # a file with more pages to OCR is refused
     max_image_pixels: int = Field(60_000_000, ge=1)  # an image (or rendered page) larger than this is refused
     low_confidence: float = Field(0.9, ge=0.0, le=1.0)  # OCR lines below it are listed in the ingest report

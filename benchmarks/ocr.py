@@ -1,0 +1,145 @@
+"""OCR benchmark: how fast and how well scanned documents are read, on this machine.
+
+1. The resolution: the plan's three test pages (a notice under a red masthead with a seal, a clean page, a page
+   turned 2°) rendered at each dpi and OCR'd without the cache: seconds per page and character accuracy
+   (1 − edit distance / length) against the text the pages were drawn from.
+2. A scan of N pages (the whole plan, and another document's pages to reach N) ingested into an empty index:
+   OCR throughput in pages/s and the whole ingest's time; then re-ingested with the OCR cache (no OCR).
+3. The gold questions about the plan (eval/gold.jsonl) answered (extractive) from the corpus with the plan as
+   written and with the plan as OCR'd from its scan: key-fact accuracy of each.
+
+    .venv/bin/python benchmarks/ocr.py [--dpis 100,150,200] [--pages 20] [--skip-gold]
+
+Everything runs in a temporary folder; the project's index/ is not touched.
+"""
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the scanned-page builders the tests use
+
+from scans import ScannedPage, character_accuracy, lay_out, make_scanned_pdf, plan_paragraphs, plan_scan, whole_plan_scan  # noqa: E402
+
+from assistant.documents.loaders import LoadOptions, load_file  # noqa: E402
+from assistant.evaluation.metrics import load_gold  # noqa: E402
+from assistant.index.ingest import ingest  # noqa: E402
+from assistant.service.service import Service  # noqa: E402
+from assistant.settings import Settings  # noqa: E402
+
+CORPUS = ROOT / "corpus"
+PLAN = "广元市2025年对标改革打造最优营商环境五大专项行动方案.md"
+FILLER = "公平竞争审查条例.md"
+GOLD = ROOT / "eval" / "gold.jsonl"
+
+
+def page_texts(doc) -> dict[int, str]:
+    starts = [start for start, _ in doc.pages] + [len(doc.text)]
+    return {number: doc.text[starts[i] : starts[i + 1]] for i, (_, number) in enumerate(doc.pages)}
+
+
+def measure_dpi(workdir: Path, dpis: list[int]) -> None:
+    pages = plan_scan(CORPUS / PLAN)
+    pdf = make_scanned_pdf(workdir / "三页.pdf", pages)
+    print("resolution (3 pages: masthead + seal, clean, turned 2°; no cache)")
+    print(f"{'dpi':>5} {'s/page':>7} {'p1 seal':>8} {'p2 clean':>9} {'p3 2°':>7}")
+    for dpi in dpis:
+        started = time.perf_counter()
+        doc = load_file(pdf, LoadOptions(ocr_dpi=dpi, ocr_cache=None))
+        per_page = (time.perf_counter() - started) / len(pages)
+        texts = page_texts(doc)
+        scores = [character_accuracy(texts.get(n, ""), pages[n - 1].text) for n in (1, 2, 3)]
+        print(f"{dpi:>5} {per_page:>7.2f} " + " ".join(f"{s:>8.2%}" for s in scores))
+
+
+def scan_of(workdir: Path, count: int) -> Path:
+    pages = whole_plan_scan(CORPUS / PLAN)
+    filler = lay_out(plan_paragraphs(CORPUS / FILLER))
+    pages += [ScannedPage(lines, page_label=f"- {len(pages) + i + 1} -") for i, lines in enumerate(filler)]
+    return make_scanned_pdf(workdir / "扫描件.pdf", pages[:count])
+
+
+def settings_for(workdir: Path, name: str, corpus: Path) -> Settings:
+    return Settings(_env_file=None, corpus_dir=corpus, index_dir=workdir / name / "index")
+
+
+def measure_ingest(workdir: Path, count: int) -> None:
+    corpus = workdir / "scan-corpus"
+    corpus.mkdir()
+    scan = scan_of(corpus, count)
+    settings = settings_for(workdir, "scan", corpus)
+    started = time.perf_counter()
+    report = ingest(settings)
+    seconds = time.perf_counter() - started
+    [entry] = report.files
+    started = time.perf_counter()
+    doc = load_file(scan, LoadOptions(ocr_dpi=settings.ocr_dpi, ocr_cache=settings.ocr_cache_path))
+    cached = time.perf_counter() - started
+    print(f"\n{count}-page scan, {settings.ocr_dpi} dpi, ingested into an empty index (OCR, chunking, embedding {report.embedded} chunks)")
+    print(f"ingest             : {seconds:.1f} s ({entry.status}, {entry.chunks} chunks)  → {count / seconds:.2f} pages/s end to end")
+    print(f"re-read, OCR cached: {cached:.1f} s (no page OCR'd again)")
+    print(f"mean confidence    : {statistics.fmean(doc.ocr_pages.values()):.4f} (lowest page {min(doc.ocr_pages.values()):.4f})")
+
+
+def measure_throughput(workdir: Path, count: int) -> None:
+    """OCR alone, page by page, at the configured dpi without the cache."""
+    scan = workdir / "scan-corpus" / "扫描件.pdf"
+    started = time.perf_counter()
+    load_file(scan, LoadOptions(ocr_dpi=Settings.model_fields["ocr_dpi"].default, ocr_cache=None))
+    seconds = time.perf_counter() - started
+    print(f"OCR throughput     : {count / seconds:.2f} pages/s ({seconds / count:.2f} s/page) on {os.cpu_count()} cores")
+
+
+def answer_gold(settings: Settings, items) -> float:
+    ingest(settings)
+    service = Service(settings)
+    correct = 0
+    for item in items:
+        answer = service.ask(item.question, mode="extractive")
+        correct += not answer.refused and not item.missing_facts(answer.answer)
+    return correct / len(items)
+
+
+def measure_key_facts(workdir: Path) -> None:
+    items = [item for item in load_gold(GOLD) if item.answerable and item.gold and {g.file for g in item.gold} == {PLAN}]
+    original = workdir / "original"
+    shutil.copytree(CORPUS, original)
+    scanned = workdir / "scanned"
+    shutil.copytree(CORPUS, scanned)
+    (scanned / PLAN).unlink()
+    # The same name but .pdf: the plan's attached questions (questions/<name>.jsonl) serve the scan too.
+    make_scanned_pdf(scanned / Path(PLAN).with_suffix(".pdf"), whole_plan_scan(CORPUS / PLAN))
+    cache = workdir / "scan" / "index" / "ocr.sqlite"  # the pages were OCR'd in step 2
+    original_accuracy = answer_gold(settings_for(workdir, "original", original), items)
+    scanned_accuracy = answer_gold(settings_for(workdir, "scanned", scanned).model_copy(update={"ocr_cache": cache}), items)
+    print(f"\nkey facts, {len(items)} gold questions about the plan (extractive answers, the whole corpus)")
+    print(f"plan as written : {original_accuracy:.1%}")
+    print(f"plan as scanned : {scanned_accuracy:.1%}")
+    print(f"difference      : {(scanned_accuracy - original_accuracy) * 100:+.1f} points")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dpis", default="100,150,200", help="comma-separated resolutions to compare (empty: skip)")
+    parser.add_argument("--pages", type=int, default=20, help="pages of the scan to ingest")
+    parser.add_argument("--skip-gold", action="store_true", help="leave out the key-fact comparison")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        if args.dpis:
+            measure_dpi(workdir, [int(d) for d in args.dpis.split(",")])
+        measure_ingest(workdir, args.pages)
+        measure_throughput(workdir, args.pages)
+        if not args.skip_gold:
+            measure_key_facts(workdir)
+
+
+if __name__ == "__main__":
+    main()
