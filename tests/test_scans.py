@@ -265,3 +265,33 @@ def test_the_library_adds_a_scan_an_ofd_and_a_doc_and_answers_from_them(scan, of
     cited = [c for c in answer.citations if c.doc_id == "扫描件.pdf"]
     assert cited and cited[0].page == 2 and cited[0].note == "OCR识别，请核对原件" and cited[0].source == "ocr"
     assert "广圆享" in answer.answer
+    # As the faces show it: the 文档库/chat card in the app, and the 来源 list of the CLI and /v1.
+    from assistant.faces.ui import card_label
+    from assistant.service.plain_text import sources_text
+
+    shown = cited[0].model_dump(mode="json")
+    assert "第2页 · OCR识别，请核对原件" in card_label(shown, "")
+    assert "第2页  OCR识别，请核对原件" in sources_text([shown])
+
+
+def test_a_second_read_of_a_scan_comes_from_the_cache(scan, monkeypatch):
+    from assistant.documents.loaders import ocr
+
+    def no_ocr(image):
+        raise AssertionError("a page was OCR'd again")
+
+    monkeypatch.setattr(ocr, "recognise", no_ocr)
+    _, path, doc = scan
+    assert load_file(path, OPTIONS).text == doc.text
+
+
+def test_lines_read_with_low_confidence_are_quoted_in_the_report():
+    from assistant.documents.loaders.scan import page_lines
+
+    sure = box("各县（区）人民政府，市级有关部门：", 100, 400, 1200)
+    unsure = Box("降低用电成木。", box("", 100, 460, 1200).corners, score=0.62)
+    read = page_lines({4: page_layout([sure, unsure], (1654, 2339))}, OPTIONS)
+    assert read.warnings == [
+        "page 4: 1 line(s) read by OCR with low confidence (below 0.9), check them against the original: 「降低用电成木。」"
+    ]
+    assert read.confidence == {4: 0.81}
