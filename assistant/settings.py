@@ -37,8 +37,9 @@ class Settings(BaseSettings):
     # Reading one file (in a worker process) may take this long; then it is reported as failed.
     max_file_seconds: float = Field(120.0, gt=0)
     # Scanned pages (PDF pages without a text layer, image files) are read by OCR (RapidOCR, offline).
-    # Each page OCR'd adds this to its file's time limit (a page takes about 2 s on 2 cores).
-    ocr_page_seconds: float = Field(20.0, ge=0)
+    # Each page OCR'd adds this to its file's time limit. A page takes 2–5 s on 2 idle cores and over 20 s when
+    # they are shared with other work (measured, README "Formats"), so the allowance is generous.
+    ocr_page_seconds: float = Field(60.0, ge=0)
     # A file with more pages to OCR than this is refused; an image or page larger than this many pixels too.
     max_ocr_pages: int = Field(300, ge=1)
     max_image_pixels: int = Field(60_000_000, ge=100_000)
