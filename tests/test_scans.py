@@ -295,3 +295,20 @@ def test_lines_read_with_low_confidence_are_quoted_in_the_report():
         "page 4: 1 line(s) read by OCR with low confidence (below 0.9), check them against the original: 「降低用电成木。」"
     ]
     assert read.confidence == {4: 0.81}
+
+
+def test_attached_questions_find_a_heading_that_ocr_read_in_full_width():
+    from assistant.documents.questions import AttachedQuestion, match_sections
+
+    question = AttachedQuestion(
+        question_id="方案.pdf#q0001",
+        doc_id="方案.pdf",
+        section="一、开展降本增效攻坚行动 > (一)提升政务服务便利度",
+        text="办事能一次办完吗？",
+        origin="file",
+    )
+    sections = {"一、开展降本增效攻坚行动 > （一）提升政务服务便利度", "一、开展降本增效攻坚行动"}
+    [matched] = match_sections([question], sections)
+    assert matched.section == "一、开展降本增效攻坚行动 > （一）提升政务服务便利度"
+    [unmatched] = match_sections([question.model_copy(update={"section": "第九章 附则"})], sections)
+    assert unmatched.section == "第九章 附则"  # still reported as naming no section

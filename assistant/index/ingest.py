@@ -29,7 +29,7 @@ from assistant.documents.items import PolicyItem, extract_items
 from assistant.documents.loaders import LoadError
 from assistant.documents.loaders.base import LoadedDocument, LoadOptions
 from assistant.documents.loaders.isolated import IsolatedLoader
-from assistant.documents.questions import QUESTIONS_FOLDER, AttachedQuestion, questions_file, read_questions_file
+from assistant.documents.questions import QUESTIONS_FOLDER, AttachedQuestion, match_sections, questions_file, read_questions_file
 from assistant.index.embeddings import CachedEmbeddings, make_provider
 from assistant.index.lexical import LexicalIndex, Tokenizer
 from assistant.index.store import (
@@ -284,6 +284,7 @@ def read_corpus(
         if not questions and not problems and write_questions:
             questions = write_questions(items)
         sections = {chunk.section for chunk in chunks}
+        questions = match_sections(questions, sections)
         orphans = sum(1 for q in questions if q.section not in sections)
         warnings = [*document.warnings, *problems] + ([f"{orphans} attached questions name no section of the document"] if orphans else [])
         if planted:
