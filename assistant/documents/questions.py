@@ -76,9 +76,7 @@ def match_sections(questions: list[AttachedQuestion], sections: set[str]) -> lis
     """A question whose section differs from one of the document's only in the width of its characters or in
     spaces — (一) and （一）, as OCR may read a heading — is attached to that section."""
     by_form = {_form(section): section for section in sections}
-    return [
-        q if q.section in sections else q.model_copy(update={"section": by_form.get(_form(q.section), q.section)}) for q in questions
-    ]
+    return [q if q.section in sections else q.model_copy(update={"section": by_form.get(_form(q.section), q.section)}) for q in questions]
 
 
 def _question(doc_id: str, section: str, text: str, origin: str, n: int) -> AttachedQuestion:
