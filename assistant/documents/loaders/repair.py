@@ -72,7 +72,11 @@ def assemble(lines: list[PageLine]) -> tuple[str, list[tuple[int, int]]]:
     pages: list[tuple[int, int]] = []
     previous: PageLine | None = None
     for line in lines:
-        if previous and not ends_paragraph(previous, line.text):
+        # A placed line that stops short mid-sentence (OCR cut the line's box, or the page ended) goes on as
+        # the text loader's repair would have it: prose without final punctuation, before body text.
+        paragraph = text[text.rfind("\n\n") + 2 :] if "\n\n" in text else text
+        cut = previous is not None and previous.placed and should_join(paragraph, line.text)
+        if previous and (cut or not ends_paragraph(previous, line.text)):
             text += join_separator(text, line.text)
         elif text:
             text += "\n\n"
