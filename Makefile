@@ -2,8 +2,10 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# Fonts for the PDF fixtures; Chromium for the browser tests (Playwright drives it, downloads no browser).
-TEST_DEBS := fonts-droid-fallback fonts-dejavu-core chromium
+# Fonts for the PDF fixtures; Chromium for the browser tests (Playwright drives it, downloads no browser);
+# LibreOffice converts .doc/.wps files (and builds the .doc fixture). `make run` works without it: a .doc then
+# fails with a message saying to install libreoffice-writer-nogui.
+TEST_DEBS := fonts-droid-fallback fonts-dejavu-core chromium libreoffice-writer-nogui
 
 .PHONY: install dev-install index run test test-fast lint screenshot bench eval clean
 

@@ -38,6 +38,19 @@ class Settings(BaseSettings):
     max_file_mb: float = Field(50.0, gt=0)
     # Reading one file (in a worker process) may take this long; then it is reported as failed.
     max_file_seconds: float = Field(120.0, gt=0)
+    # Scanned pages (PDF pages without a text layer, image files) are read by OCR (RapidOCR, offline).
+    # Each page OCR'd adds this to its file's time limit. A page takes 2–5 s on 2 idle cores and over 20 s when
+    # they are shared with other work (measured, README "Formats"), so the allowance is generous.
+    ocr_page_seconds: float = Field(60.0, ge=0)
+    # A file with more pages to OCR than this is refused; an image or page larger than this many pixels too.
+    max_ocr_pages: int = Field(300, ge=1)
+    max_image_pixels: int = Field(60_000_000, ge=100_000)
+    # Scanned PDF pages are rendered at this resolution; chosen by measurement (README "Scanned documents").
+    ocr_dpi: int = Field(150, ge=72, le=600)
+    # OCR lines read with less confidence than this are listed in the ingest report, to check against the original.
+    ocr_low_confidence: float = Field(0.9, ge=0.0, le=1.0)
+    # OCR results by page hash, so a re-ingest does no OCR; default: index_dir/ocr.sqlite.
+    ocr_cache: Path | None = None
     top_k: int = Field(5, ge=1, le=100)
     # The passages an answer is given: with a budget in characters, as many of the best as fit (0: top_k).
     context_chars: int = Field(0, ge=0, le=20000)
@@ -127,6 +140,10 @@ class Settings(BaseSettings):
     @property
     def embedding_cache_path(self) -> Path:
         return self.embedding_cache or self.index_dir / "embeddings.sqlite"
+
+    @property
+    def ocr_cache_path(self) -> Path:
+        return self.ocr_cache or self.index_dir / "ocr.sqlite"
 
     @property
     def llm_configured(self) -> bool:

@@ -38,3 +38,7 @@ def split_units(units: str) -> list[str]:
 def level_tier(level: str) -> str:
     """ "国家/法律" → "国家": the administrative level, without the kind of document."""
     return level.split("/", 1)[0]
+
+
+# Shown beside a quote whose text was read by OCR from a scanned page: the reader checks it against the scan.
+OCR_NOTE = "OCR识别，请核对原件"

@@ -19,6 +19,8 @@ CORPUS = ROOT / "corpus"
 PLAN = "广元市2025年对标改革打造最优营商环境五大专项行动方案.md"
 # Kept between runs so that a second local run re-embeds nothing; CI starts without it.
 EMBEDDING_CACHE = ROOT / ".pytest_cache" / "embeddings.sqlite"
+# OCR results by page hash, kept the same way: a second run OCRs no page it has read before.
+OCR_CACHE = ROOT / ".pytest_cache" / "ocr.sqlite"
 
 
 # Fixtures that build or open the full-corpus index (about two minutes on a cold embedding cache): a test that
@@ -47,6 +49,7 @@ def process_env(settings, **overrides: str) -> dict[str, str]:
         POLICY_QA_INDEX_DIR=str(settings.index_dir),
         POLICY_QA_CORPUS_DIR=str(settings.corpus_dir),
         POLICY_QA_EMBEDDING_CACHE=str(EMBEDDING_CACHE),
+        POLICY_QA_OCR_CACHE=str(OCR_CACHE),
         POLICY_QA_REVIEW_DB=str(settings.review_db),
         **overrides,
     )
@@ -68,6 +71,7 @@ def make_settings(index_dir: Path, corpus_dir: Path = CORPUS, **overrides) -> Se
         corpus_dir=corpus_dir,
         index_dir=index_dir,
         embedding_cache=overrides.pop("embedding_cache", EMBEDDING_CACHE),
+        ocr_cache=overrides.pop("ocr_cache", OCR_CACHE),
         # Beside the index, never the project's data/ folder: verdicts of one test must not reach another run.
         review_db=overrides.pop("review_db", index_dir.with_name(index_dir.name + "-reviews.sqlite")),
         **overrides,

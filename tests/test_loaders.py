@@ -2,9 +2,9 @@
 
 import pytest
 
-from assistant.documents.loaders import LoadError, load_file
+from assistant.documents.loaders import LoadError, LoadOptions, load_file
 from assistant.documents.loaders.repair import join_broken_paragraphs
-from conftest import CORPUS, PLAN
+from conftest import CORPUS, OCR_CACHE, PLAN
 from documents import ELECTRICITY, HTML_PAGE, TENDER, TENDER_END, make_docx, make_pdf
 
 NOTICE = """广元市人民政府办公室文件
@@ -76,17 +76,18 @@ def test_pdf_round_trip_keeps_pages_and_rejoins_lines(tmp_path):
     assert "\n\n（十六）降低用电成本" in doc.text  # the heading line stays apart from the measure
 
 
-def test_pdf_page_without_text_layer_is_reported(tmp_path):
+def test_pdf_page_without_text_layer_is_ocrd_and_a_blank_one_reported(tmp_path):
     path = make_pdf(tmp_path / "部分扫描.pdf", [[ELECTRICITY], []])
-    doc = load_file(path)
+    doc = load_file(path, LoadOptions(ocr_cache=OCR_CACHE))
     assert ELECTRICITY in doc.text
-    assert doc.warnings == ["page 2: scanned page, no text layer"]
+    assert doc.warnings == ["page 2: OCR found no text on the scanned page"]
+    assert doc.ocr_pages == {}
 
 
-def test_pdf_without_any_text_is_rejected_as_scanned(tmp_path):
+def test_pdf_without_any_text_even_by_ocr_is_rejected(tmp_path):
     path = make_pdf(tmp_path / "扫描件.pdf", [[], []])
-    with pytest.raises(LoadError, match=r"扫描件\.pdf: scanned PDF, no text layer"):
-        load_file(path)
+    with pytest.raises(LoadError, match=r"扫描件\.pdf: no text on any page, not even by OCR"):
+        load_file(path, LoadOptions(ocr_cache=OCR_CACHE))
 
 
 def test_encrypted_pdf_gets_a_clear_error(tmp_path):

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from assistant.documents.amendments import Amendment
 from assistant.documents.chunking import SENTENCE, Chunk
 from assistant.documents.structure import SENTENCE_END, detect_heading
-from assistant.vocabulary import DUTY_LINE
+from assistant.vocabulary import DUTY_LINE, OCR_NOTE
 
 # [1]  [1,2]  [1、2]  [1-3]  【1】  ［1］ — models write all of these.
 MARKER = re.compile(r"[\[【［]\s*(\d{1,3}(?:\s*[,，、\-–~～]\s*\d{1,3})*)\s*[\]】］]")
@@ -34,6 +34,9 @@ class Citation(BaseModel):
     doc_number: str = ""
     section: str = ""
     page: int | None = None
+    source: str = ""  # "ocr" when the quoted text was read by OCR
+    ocr_confidence: float | None = None
+    note: str = ""  # OCR_NOTE for OCR'd text
     quote: str
     # Offsets of the quote in the source document's text, for highlighting it there.
     start: int
@@ -67,6 +70,9 @@ class Span:
             doc_number=c.doc_number,
             section=c.section,
             page=c.page,
+            source=c.source,
+            ocr_confidence=c.ocr_confidence,
+            note=OCR_NOTE if c.source == "ocr" else "",
             quote=self.text,
             start=offset + self.start,
             end=offset + self.end,

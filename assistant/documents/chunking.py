@@ -40,6 +40,8 @@ class Chunk(BaseModel):
     text: str
     duty: str = ""  # the 责任单位 line of the measure this chunk belongs to
     flagged: str = ""  # why a line of it reads as an instruction to the assistant ("" for policy text)
+    source: str = ""  # "ocr" when its text was read by OCR from a scanned page ("" for a text layer)
+    ocr_confidence: float | None = None  # the lowest mean OCR confidence of its pages
 
     @property
     def index_text(self) -> str:
@@ -155,6 +157,8 @@ def chunk_document(doc: LoadedDocument, doc_id: str, size: int) -> list[Chunk]:
         pieces = [sentence for line in unit.lines for sentence in sentences(line, size)]
         for group in pack(pieces, size):
             start, end = group[0].start, group[-1].end
+            page, page_end = doc.page_at(start), doc.page_at(end - 1)
+            confidence = doc.ocr_confidence(page, page_end)
             chunks.append(
                 Chunk(
                     chunk_id=f"{doc_id}#{len(chunks):04d}",
@@ -166,12 +170,14 @@ def chunk_document(doc: LoadedDocument, doc_id: str, size: int) -> list[Chunk]:
                     level=doc.level,
                     region=doc.region,
                     section=" > ".join(unit.path),
-                    page=doc.page_at(start),
-                    page_end=doc.page_at(end - 1),
+                    page=page,
+                    page_end=page_end,
                     start=start,
                     end=end,
                     text=doc.text[start:end].strip(),
                     duty=duty,
+                    source="ocr" if confidence is not None else "",
+                    ocr_confidence=confidence,
                 )
             )
     return chunks

@@ -9,6 +9,7 @@ without such a file, a language model (when one is configured) writes them at in
 import json
 import logging
 import re
+import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -65,6 +66,17 @@ def read_questions_file(path: Path, doc_id: str) -> list[AttachedQuestion]:
         for text in texts:
             found.append(_question(doc_id, entry["section"], text[:MAX_QUESTION_CHARS], "file", len(found)))
     return found
+
+
+def _form(section: str) -> str:
+    return "".join(unicodedata.normalize("NFKC", section).split())
+
+
+def match_sections(questions: list[AttachedQuestion], sections: set[str]) -> list[AttachedQuestion]:
+    """A question whose section differs from one of the document's only in the width of its characters or in
+    spaces — (一) and （一）, as OCR may read a heading — is attached to that section."""
+    by_form = {_form(section): section for section in sections}
+    return [q if q.section in sections else q.model_copy(update={"section": by_form.get(_form(q.section), q.section)}) for q in questions]
 
 
 def _question(doc_id: str, section: str, text: str, origin: str, n: int) -> AttachedQuestion:

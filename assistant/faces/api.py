@@ -46,6 +46,7 @@ from assistant.service.service import (
     amendments_csv,
     to_csv,
 )
+from assistant.vocabulary import OCR_NOTE
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,7 @@ class SourceResponse(BaseModel):
     date: str
     section: str
     page: int | None
+    note: str = ""  # "OCR识别，请核对原件" when the section's text was read by OCR from a scan
     quote: str
     chunks: list[SourceChunk]
     highlight_chunk: str
@@ -190,6 +192,7 @@ def create_api(service: Service) -> FastAPI:
             date=chunk.date,
             section=chunk.section,
             page=chunk.page,
+            note=OCR_NOTE if chunk.source == "ocr" else "",
             quote=chunk.text[at : at + len(citation.quote)] if at >= 0 else "",
             chunks=[SourceChunk(chunk_id=c.chunk_id, text=c.text) for c in view.chunks],
             highlight_chunk=view.highlight_chunk,

@@ -16,6 +16,7 @@ import click
 
 from assistant.errors import PolicyQAError
 from assistant.service.plain_text import sources_text, verified_text
+from assistant.vocabulary import OCR_NOTE
 
 if TYPE_CHECKING:
     from assistant.service.service import AskResponse, Service
@@ -75,7 +76,7 @@ def cli() -> None:
 @cli.command("ingest")
 @click.option("--corpus", "corpus_dir", type=click.Path(path_type=Path), help="Folder of documents (default: corpus/).")
 @click.option("--rebuild", is_flag=True, help="Re-read every document instead of only new and changed ones.")
-@click.option("--progress/--no-progress", default=True, help="Show a progress bar while embedding.")
+@click.option("--progress/--no-progress", default=True, help="Show progress bars while OCR reads scanned pages and while embedding.")
 def ingest_command(corpus_dir: Path | None, rebuild: bool, progress: bool) -> None:
     """Index new and changed documents of the corpus and drop deleted ones."""
     report = open_service(**({"corpus_dir": corpus_dir} if corpus_dir else {})).ingest(rebuild=rebuild, progress=progress)
@@ -123,7 +124,8 @@ def print_hits(question: str, hits: list) -> None:
         click.echo("   (no matching passages)")
     for hit in hits:
         c = hit.chunk
-        where = " · ".join(part for part in (c.doc_number, c.section, f"p.{c.page}" if c.page else "") if part)
+        ocr = OCR_NOTE if c.source == "ocr" else ""
+        where = " · ".join(part for part in (c.doc_number, c.section, f"p.{c.page}" if c.page else "", ocr) if part)
         text = " ".join(c.text.split())
         click.echo(f"{hit.rank:>2}. [{hit.score:.4f}] {c.doc_title}" + (f"  ({where})" if where else ""))
         click.echo(f"    {text[:160]}{'…' if len(text) > 160 else ''}")

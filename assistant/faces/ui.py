@@ -96,7 +96,8 @@ def verified_markdown(review: Review) -> str:
 
 
 def card_label(citation: dict, date: str) -> str:
-    where = " · ".join(p for p in (citation.get("doc_number"), date, citation.get("section"), page_label(citation.get("page"))) if p)
+    page = page_label(citation.get("page"))
+    where = " · ".join(p for p in (citation.get("doc_number"), date, citation.get("section"), page, citation.get("note")) if p)
     notes = "".join(f"\n⚠️ {Amendment(**note).sentence()}" for note in citation.get("amendments") or [])
     return f"[{citation['n']}] 《{citation['doc_title']}》 {where}\n“{citation['quote']}”{notes}"
 
@@ -260,7 +261,7 @@ def source_html(service: Service, item: dict) -> str:
             )
         else:
             body.append(html_text(text))
-    where = " · ".join(html_text(p) for p in (view.citation.section, page_label(view.citation.page)) if p)
+    where = " · ".join(html_text(p) for p in (view.citation.section, page_label(view.citation.page), view.citation.note) if p)
     return (
         f'<div class="source-view"><h3>《{html_text(view.citation.doc_title)}》</h3>'
         f'<p class="meta">{meta}</p><p class="meta">{where}</p>'

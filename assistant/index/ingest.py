@@ -24,14 +24,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from assistant.documents.amendments import AMENDMENTS_FILE
+from assistant.documents.attachments import HTML_SUFFIXES, inherit, linked_files
 from assistant.documents.approvals import APPROVALS_FILE
 from assistant.documents.chunking import Chunk, chunk_document
 from assistant.documents.instructions import PlantedLine, describe, planted_lines, why_planted
 from assistant.documents.items import PolicyItem, extract_items
 from assistant.documents.loaders import LoadError
-from assistant.documents.loaders.base import LoadedDocument
+from assistant.documents.loaders.base import LoadedDocument, LoadOptions
 from assistant.documents.loaders.isolated import IsolatedLoader
-from assistant.documents.questions import QUESTIONS_FOLDER, AttachedQuestion, questions_file, read_questions_file
+from assistant.documents.questions import QUESTIONS_FOLDER, AttachedQuestion, match_sections, questions_file, read_questions_file
 from assistant.index.embeddings import CachedEmbeddings, make_provider
 from assistant.index.lexical import LexicalIndex, Tokenizer, read_tokens, write_tokens
 from assistant.index.store import (
@@ -59,7 +60,7 @@ if TYPE_CHECKING:
 # Files of the corpus folder that are data about the documents, not documents.
 CORPUS_DATA_FILES = {AMENDMENTS_FILE, APPROVALS_FILE}
 # Bump when loading, chunking or item extraction changes, so that unchanged files are read again.
-PIPELINE_VERSION = 11  # 10: chunk vectors under vector_id (store.HASHED_VECTOR_IDS); 11: the 小型微利企业 item tag
+PIPELINE_VERSION = 12  # 10: chunk vectors under vector_id (store.HASHED_VECTOR_IDS); 11: the 小型微利企业 item tag; 12: OCR marks on chunks
 # A wider graph search costs little and keeps dense search near-exact (p95 19 ms at 95k chunks, README "Scale").
 HNSW_CONFIGURATION = {"hnsw": {"space": "cosine", "ef_construction": 200, "ef_search": 200, "max_neighbors": 32}}
 
@@ -230,14 +231,28 @@ class _Plan:
         return [chunk for doc_id, (chunks, _, _) in self.old.parts.items() if doc_id not in kept for chunk in chunks]
 
 
+def load_options(settings: Settings) -> LoadOptions:
+    return LoadOptions(
+        ocr_cache=settings.ocr_cache_path,
+        ocr_dpi=settings.ocr_dpi,
+        max_ocr_pages=settings.max_ocr_pages,
+        max_image_pixels=settings.max_image_pixels,
+        low_confidence=settings.ocr_low_confidence,
+        # LibreOffice must give up before the worker is killed, or its process would outlive the worker.
+        convert_seconds=settings.max_file_seconds * 0.8,
+    )
+
+
 def plan_ingest(
     settings: Settings,
     previous: Manifest | None,
     model_name: str,
     enrich: Enrich | None = None,
     write_questions: QuestionWriter | None = None,
+    progress: bool = False,
 ) -> _Plan:
-    with IsolatedLoader(settings.max_file_seconds) as loader:
+    options = load_options(settings)
+    with IsolatedLoader(settings.max_file_seconds, options, settings.ocr_page_seconds, progress) as loader:
         return read_corpus(settings, previous, model_name, loader, enrich, write_questions)
 
 
@@ -261,6 +276,13 @@ def read_corpus(
     files, skipped = scan_corpus(settings.corpus_dir)
     plan.report.files.extend(skipped)
     hashes, keepers = content_hashes(settings, files, old_records)
+    notices, attachments = read_notices(settings, files, hashes, keepers, loader)
+
+    def notice_changed(doc_id: str) -> bool:
+        """The notice an attachment takes its metadata from is new or changed."""
+        notice_id = attachments.get(doc_id, ("", ""))[0]
+        return bool(notice_id) and (notice_id not in old_records or old_records[notice_id].sha256 != hashes.get(notice_id))
+
     for path in files:
         doc_id = path.relative_to(settings.corpus_dir).as_posix()
         seen.add(doc_id)
@@ -278,12 +300,17 @@ def read_corpus(
         attached = questions_file(settings.corpus_dir, doc_id)
         questions_sha = file_sha256(attached)
         old = old_records.get(doc_id)
-        if reusable and old and old.sha256 == sha and old.questions_sha256 == questions_sha:
+        if reusable and old and old.sha256 == sha and old.questions_sha256 == questions_sha and not notice_changed(doc_id):
             plan.keep_old(old)
             plan.report.files.append(FileReport(doc_id, "unchanged", old.chunks))
             continue
         try:
-            document = loader.load(path)
+            document = notices.get(doc_id) or loader.load(path)
+            if isinstance(document, LoadError):
+                raise document
+            if doc_id in attachments:
+                notice_id, link_text = attachments[doc_id]
+                document = inherit(document, notices[notice_id], link_text)
             chunks = chunk_document(document, doc_id, settings.chunk_size)
             if not chunks:
                 raise LoadError(f"{path.name}: no text to index")
@@ -305,6 +332,7 @@ def read_corpus(
         if not questions and not problems and write_questions:
             questions = write_questions(items)
         sections = {chunk.section for chunk in chunks}
+        questions = match_sections(questions, sections)
         orphans = sum(1 for q in questions if q.section not in sections)
         warnings = [*document.warnings, *problems] + ([f"{orphans} attached questions name no section of the document"] if orphans else [])
         if planted:
@@ -315,6 +343,31 @@ def read_corpus(
     for doc_id in sorted(set(old_records) - seen):
         plan.report.files.append(FileReport(doc_id, "removed", old_records[doc_id].chunks))
     return plan
+
+
+def read_notices(
+    settings: Settings, files: list[Path], hashes: dict[str, str], keepers: dict[str, str], loader: IsolatedLoader
+) -> tuple[dict[str, LoadedDocument | LoadError], dict[str, tuple[str, str]]]:
+    """The HTML pages, read first (cheaply) because an attachment they link takes their metadata: each page
+    read (or why not), and for each attached document its notice and the link's text."""
+    notices: dict[str, LoadedDocument | LoadError] = {}
+    attached: dict[str, tuple[str, str]] = {}
+    documents = {doc_id for doc_id, sha in hashes.items() if keepers.get(sha) == doc_id}
+    for path in files:
+        doc_id = path.relative_to(settings.corpus_dir).as_posix()
+        if doc_id not in documents or not doc_id.lower().endswith(HTML_SUFFIXES):
+            continue
+        try:
+            notices[doc_id] = loader.load(path)
+        except LoadError as error:
+            notices[doc_id] = error
+            continue
+        except Exception as error:  # reported when the page's turn comes, like any other file's failure
+            notices[doc_id] = LoadError(f"{path.name}: unexpected error while reading ({error.__class__.__name__}: {error})")
+            continue
+        for attachment, text in linked_files(doc_id, notices[doc_id], documents).items():
+            attached.setdefault(attachment, (doc_id, text))
+    return notices, attached
 
 
 def content_hashes(settings: Settings, files: list[Path], old_records: dict[str, DocumentRecord]) -> tuple[dict[str, str], dict[str, str]]:
@@ -387,7 +440,7 @@ def ingest(
         provider = make_provider(settings)
         embedder = CachedEmbeddings(provider, settings.embedding_cache_path, settings.embedding_batch_size, progress)
         previous = read_manifest(settings)
-        plan = plan_ingest(settings, None if rebuild else previous, embedder.name, enrich, write_questions)
+        plan = plan_ingest(settings, None if rebuild else previous, embedder.name, enrich, write_questions, progress)
         report = plan.report
         report.chunks = sum(record.chunks for record in plan.records)
         # Nothing could be indexed, or nothing changed: the previous index (if any) stays as it is.

@@ -124,6 +124,7 @@ def chunk_metadata(chunk: Chunk) -> dict:
         "level_tier": level_tier(chunk.level),
         "region": chunk.region,
         "page": chunk.page if chunk.page is not None else -1,
+        "source": chunk.source,
     }
 
 

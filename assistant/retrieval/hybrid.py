@@ -64,6 +64,8 @@ class SearchHit:
             "doc_number": c.doc_number,
             "section": c.section,
             "page": c.page,
+            "source": c.source,
+            "ocr_confidence": c.ocr_confidence,
             "text": c.text,
             "score": round(self.score, 6),
             "bm25_rank": self.bm25_rank,

@@ -13,7 +13,8 @@ def sources_text(citations: list[dict], notice: str | None = None) -> str:
     if citations:
         lines += ["", "来源："]
     for c in citations:
-        where = "  ".join(part for part in (c.get("doc_number"), c.get("section"), f"第{c['page']}页" if c.get("page") else "") if part)
+        page = f"第{c['page']}页" if c.get("page") else ""
+        where = "  ".join(part for part in (c.get("doc_number"), c.get("section"), page, c.get("note")) if part)
         lines.append(f"[{c.get('n')}] 《{c.get('doc_title')}》" + (f"  {where}" if where else ""))
         lines.append(f"    “{c.get('quote')}”")
         lines += [f"    ⚠️ {Amendment(**note).sentence()}" for note in c.get("amendments") or []]

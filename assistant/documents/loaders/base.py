@@ -50,12 +50,36 @@ class DocumentMeta(BaseModel):
         return {name: getattr(self, name) for name in DocumentMeta.model_fields}
 
 
+class LoadOptions(BaseModel):
+    """What reading a file may use and how much work it may cause (set from `Settings` by the ingest)."""
+
+    ocr_cache: Path | None = None  # OCR results by page hash; None: no cache
+    ocr_dpi: int = Field(150, ge=72, le=600)  # scanned PDF pages are rendered at this resolution for OCR
+    max_ocr_pages: int = Field(300, ge=1)  # a file with more pages to OCR is refused
+    max_image_pixels: int = Field(60_000_000, ge=1)  # an image (or rendered page) larger than this is refused
+    low_confidence: float = Field(0.9, ge=0.0, le=1.0)  # OCR lines below it are listed in the ingest report
+    convert_seconds: float = Field(120.0, gt=0)  # LibreOffice's time to convert one .doc/.wps file
+
+
 class LoadedDocument(DocumentMeta):
     path: Path
     text: str  # the cleaned full text; chunk offsets point into it
     # (offset into text, page number) for each page start; empty for formats without pages.
     pages: list[tuple[int, int]] = []
+    # Pages whose text was read by OCR, with the mean confidence of their lines (an image file is page 1).
+    ocr_pages: dict[int, float] = {}
+    # The page number printed on a page, where it differs from its place in the file or was read from it.
+    page_labels: dict[int, str] = {}
+    # Links in an HTML notice's body to local files (href, link text): its attachments.
+    links: list[tuple[str, str]] = []
     warnings: list[str] = []
+
+    def ocr_confidence(self, first: int | None, last: int | None) -> float | None:
+        """The lowest OCR confidence of the pages first..last, or None when none of them was OCR'd."""
+        if first is None or not self.ocr_pages:
+            return None
+        scores = [self.ocr_pages[n] for n in range(first, (last or first) + 1) if n in self.ocr_pages]
+        return min(scores) if scores else None
 
     def page_at(self, offset: int) -> int | None:
         page = None

@@ -19,6 +19,9 @@ _TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)[^>]*?(/?)>")
 _VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr", "param"}
 # Elements a page often leaves open, which the parser closes by itself: they do not nest either.
 _SELF_CLOSING = {"p", "li", "td", "th", "tr", "option", "dt", "dd", "thead", "tbody"}
+# A link with a scheme (http:, mailto:, javascript:) or a host (//) leads away from the page's folder.
+_REMOTE = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.\-]*:|//)")
+MAX_LINKS = 200
 
 
 def nesting_depth(html: str) -> int:
@@ -41,6 +44,16 @@ def main_element(soup: BeautifulSoup):
     return soup.body or soup
 
 
+def local_links(main) -> list[tuple[str, str]]:
+    """Links of the body to files beside the page (a notice's attachments), not to other sites or anchors."""
+    links = []
+    for anchor in main.find_all("a", href=True)[:MAX_LINKS]:
+        href = anchor["href"].strip()
+        if href and not _REMOTE.match(href) and not href.startswith("#"):
+            links.append((href[:500], anchor.get_text(" ", strip=True)[:200]))
+    return links
+
+
 def load_html(path: Path) -> LoadedDocument:
     html = decode(path.read_bytes(), path)
     if nesting_depth(html) > MAX_DEPTH:
@@ -51,6 +64,7 @@ def load_html(path: Path) -> LoadedDocument:
         tag.decompose()
     main = main_element(soup)
     heading = main.find(["h1", "h2"]) or soup.find("h1")
+    links = local_links(main)
     for row in main.find_all("tr"):
         cells = [cell.get_text(" ", strip=True) for cell in row.find_all(["td", "th"])]
         row.replace_with("\n" + " | ".join(cell for cell in cells if cell) + "\n")
@@ -62,4 +76,4 @@ def load_html(path: Path) -> LoadedDocument:
     if not text:
         raise LoadError(f"{path.name}: the HTML page has no visible text")
     title = heading.get_text(strip=True) if heading else page_title
-    return fill_missing(LoadedDocument(path=path, text=text, title=title))
+    return fill_missing(LoadedDocument(path=path, text=text, title=title, links=links))

@@ -1,21 +1,20 @@
-"""PDF loader (pypdf): page numbers kept, layout line breaks rejoined, page-number lines dropped."""
+"""PDF loader (pypdf): page numbers kept, layout line breaks rejoined, page-number lines dropped; pages without a
+text layer (scans) are read by OCR."""
 
 import logging
-import re
 from pathlib import Path
 
 from pypdf import PdfReader
 from pypdf.errors import FileNotDecryptedError, PdfReadError
 
-from assistant.documents.loaders.base import LoadedDocument, LoadError
+from assistant.documents.loaders.base import LoadedDocument, LoadError, LoadOptions
+from assistant.documents.loaders.layout import PAGE_NUMBER
 from assistant.documents.loaders.metadata import fill_missing
-from assistant.documents.loaders.repair import join_separator
-from assistant.documents.structure import PARAGRAPH_END, is_heading
+from assistant.documents.loaders.repair import PageLine, assemble
 
 # pypdf logs its repairs of damaged files; the loader reports what matters to the user itself.
 logging.getLogger("pypdf").setLevel(logging.ERROR)
 
-PAGE_NUMBER = re.compile(r"^\s*(?:[—–\-－]+\s*\d+\s*[—–\-－]+|第\s*\d+\s*页(?:\s*[，,/]?\s*共\s*\d+\s*页)?|\d+\s*/\s*\d+|\d{1,4})\s*$")
 # A line this much shorter than the page's longest line ended its paragraph on purpose.
 _FULL_LINE_RATIO = 0.8
 
@@ -38,15 +37,10 @@ def page_lines(text: str) -> list[str]:
     return [line for line in lines if line and not PAGE_NUMBER.match(line)]
 
 
-def ends_paragraph(line: str, following: str, full_width: int) -> bool:
-    if line.endswith(tuple(PARAGRAPH_END)) or is_heading(following):
-        return True
-    return len(line) < _FULL_LINE_RATIO * full_width
-
-
-def read_lines(reader: PdfReader, warnings: list[str]) -> list[tuple[int, str, int]]:
-    """Every text line as (page number, line, longest line on its page)."""
-    result = []
+def read_lines(reader: PdfReader, warnings: list[str]) -> tuple[list[PageLine], list[int]]:
+    """The text layer's lines, and the pages that have none (scanned pages, for OCR)."""
+    result: list[PageLine] = []
+    scanned: list[int] = []
     for number, page in enumerate(reader.pages, start=1):
         try:
             lines = page_lines(page.extract_text() or "")
@@ -54,31 +48,32 @@ def read_lines(reader: PdfReader, warnings: list[str]) -> list[tuple[int, str, i
             warnings.append(f"page {number}: unreadable content ({error.__class__.__name__}), skipped")
             continue
         if not lines:
-            warnings.append(f"page {number}: scanned page, no text layer")
+            scanned.append(number)
             continue
         full_width = max(len(line) for line in lines)
-        result.extend((number, line, full_width) for line in lines)
-    return result
+        result.extend(PageLine(number, line, len(line) >= _FULL_LINE_RATIO * full_width) for line in lines)
+    return result, scanned
 
 
-def load_pdf(path: Path) -> LoadedDocument:
+def load_pdf(path: Path, options: LoadOptions | None = None) -> LoadedDocument:
+    options = options or LoadOptions()
     reader = open_pdf(path)
     warnings: list[str] = []
-    lines = read_lines(reader, warnings)
+    lines, scanned = read_lines(reader, warnings)
+    ocr_pages: dict[int, float] = {}
+    labels: dict[int, str] = {}
+    if scanned:
+        # Only the pages without a text layer are OCR'd; the rest keep their exact text.
+        from assistant.documents.loaders.scan import read_pdf_pages
+
+        read = read_pdf_pages(path, scanned, options)
+        lines = sorted(lines + read.lines, key=lambda line: line.page)  # stable: each page keeps its line order
+        ocr_pages, labels = read.confidence, read.labels
+        warnings.extend(read.warnings)
     if not lines:
-        raise LoadError(f"{path.name}: scanned PDF, no text layer on any page; run OCR on it first")
-    text = ""
-    pages: list[tuple[int, int]] = []
-    previous: tuple[int, str, int] | None = None
-    for number, line, full_width in lines:
-        if previous and not ends_paragraph(previous[1], line, previous[2]):
-            text += join_separator(text, line)
-        elif text:
-            text += "\n\n"
-        if not pages or pages[-1][1] != number:
-            pages.append((len(text), number))
-        text += line
-        previous = (number, line, full_width)
+        raise LoadError(f"{path.name}: no text on any page, not even by OCR; check that the scan is legible")
+    text, pages = assemble(lines)
     metadata = reader.metadata or {}
     title = str(metadata.get("/Title") or "").strip()
-    return fill_missing(LoadedDocument(path=path, text=text, title=title, pages=pages, warnings=warnings))
+    document = LoadedDocument(path=path, text=text, title=title, pages=pages, warnings=warnings, ocr_pages=ocr_pages, page_labels=labels)
+    return fill_missing(document)

@@ -1,6 +1,8 @@
-"""Repair of text extracted from PDF: sentences that a page break cut into two paragraphs are joined again."""
+"""Repair of text extracted from PDF, OCR and OFD: layout lines joined into paragraphs, and sentences that a
+page break cut into two paragraphs joined again."""
 
 import re
+from dataclasses import dataclass
 
 from assistant.documents.structure import PARAGRAPH_END, is_heading
 
@@ -44,3 +46,42 @@ def join_separator(left: str, right: str) -> str:
 
 def join_lines(left: str, right: str) -> str:
     return left + join_separator(left, right) + right
+
+
+@dataclass
+class PageLine:
+    """A line as laid out on a page; `full` when it runs to the right edge, so its paragraph may go on.
+    `placed`: the line's position was known (OCR, OFD), so `full` also means the next line is not indented,
+    and a full line ending in 。 goes on; from a PDF's text layer only the line lengths are known."""
+
+    page: int
+    text: str
+    full: bool
+    placed: bool = False
+
+
+def ends_paragraph(line: PageLine, following: str) -> bool:
+    if is_heading(following) or _is_duty_line(following) or not line.full:
+        return True
+    return not line.placed and line.text.endswith(tuple(PARAGRAPH_END))
+
+
+def assemble(lines: list[PageLine]) -> tuple[str, list[tuple[int, int]]]:
+    """The text with layout line breaks rejoined (also across pages), and (offset, page) for each page start."""
+    text = ""
+    pages: list[tuple[int, int]] = []
+    previous: PageLine | None = None
+    for line in lines:
+        # A placed line that stops short mid-sentence (OCR cut the line's box, or the page ended) goes on as
+        # the text loader's repair would have it: prose without final punctuation, before body text.
+        paragraph = text[text.rfind("\n\n") + 2 :] if "\n\n" in text else text
+        cut = previous is not None and previous.placed and should_join(paragraph, line.text)
+        if previous and (cut or not ends_paragraph(previous, line.text)):
+            text += join_separator(text, line.text)
+        elif text:
+            text += "\n\n"
+        if not pages or pages[-1][1] != line.page:
+            pages.append((len(text), line.page))
+        text += line.text
+        previous = line
+    return text, pages
