@@ -126,6 +126,41 @@ def test_upload_a_document_to_the_library(page, tmp_path):
     expect(page.locator("#chatbot")).to_contain_text(re.compile("按设备投资额的10%给予补助"), timeout=60_000)
 
 
+def test_upload_a_scanned_notice_and_cite_its_page(page, tmp_path):
+    """A scan with no text layer is read by OCR on upload; the answer's source card gives the page and says to check it."""
+    from scans import ScannedPage, make_scanned_pdf
+
+    scan = make_scanned_pdf(
+        tmp_path / "苍溪县茶叶烘干补助通知.pdf",
+        [
+            ScannedPage(
+                masthead="苍溪县农业农村局",
+                lines=[
+                    "关于支持茶叶烘干设备更新的通知",
+                    "  对更新茶叶烘干设备的茶叶加工企业，按设备购置价的",
+                    "百分之十五给予一次性补助，单户最高二十万元。",
+                ],
+                seal=True,
+                page_label="- 1 -",
+            )
+        ],
+    )
+    page.get_by_role("tab", name="文档库").click()
+    page.locator("#admin-token input").fill(TOKEN)
+    page.locator("#admin-unlock").click()
+    expect(page.locator("#library-status")).to_contain_text("口令正确", timeout=20_000)
+    page.locator("#upload-files input[type=file]").set_input_files(str(scan))
+    expect(page.locator("#upload-files")).to_contain_text("苍溪县茶叶烘干补助通知", timeout=20_000)
+    page.locator("#upload-button").click()
+    expect(page.locator("#upload-results")).to_contain_text("已新增", timeout=180_000)
+    expect(page.locator("#upload-results")).to_contain_text(re.compile(r"已新增\s*[1-9]"))  # with its chunk count
+
+    page.get_by_role("tab", name="政策问答").click()
+    ask(page, "我们做茶叶加工，换烘干设备能补多少钱？")
+    expect(page.locator("#chatbot")).to_contain_text("单户最高二十万元", timeout=60_000)
+    expect(page.locator("body")).to_contain_text("OCR识别，请核对原件")
+
+
 def test_a_which_policies_question_is_matched_and_the_profile_shown(page):
     ask(page, "我们是一家做猕猴桃加工的小微企业，在苍溪县，今年想贷款扩大生产，有哪些政策可以用？")
     chat = page.locator("#chatbot")
