@@ -55,6 +55,17 @@ def test_ingest_and_search_through_a_chroma_server(tmp_path, small_corpus, chrom
     for mode in ("dense", "hybrid"):
         hits = search(kb, "电子保函的费率最高是多少", k=5, mode=mode)
         assert any("保函费率不高于2.8‰" in h.chunk.text and h.chunk.doc_id == PLAN for h in hits), mode
+    # On a server, a build with one changed document adds its vectors to the previous build's collection.
+    changed = small_corpus / "公平竞争审查条例.md"
+    changed.write_text(changed.read_text(encoding="utf-8").replace("第一条", "第一条（修改）", 1), encoding="utf-8")
+    update = ingest(settings)
+    assert update.reused > 50 and update.embedded < 10
+    kb = KnowledgeBase(settings)
+    assert kb.manifest.collection == f"policy-chunks-{report.build_id}"
+    # The replaced vectors stay one more round (a replica may still read them); dense search returns only the live build's.
+    hits = kb.dense_search(kb.embedder.embed_query("公平竞争审查"), 30)
+    assert hits and all(cid in kb.chunks for cid, _ in hits)
+    assert any("（修改）" in kb.chunks[cid].text for cid, _ in hits)
 
 
 def test_replicas_answer_alike_from_one_server_and_follow_a_new_build(tmp_path, small_corpus, chroma_server):

@@ -43,23 +43,15 @@ def test_incremental_ingest_adds_changes_and_removes(tmp_path, small_corpus):
         "国务院关于实施公司法注册资本登记管理制度的规定.md": "removed",
         "用气通知.html": "added",
     }
-    # Only the changed article and the new page were embedded (or came from the cache); the other vectors stayed
-    # where they were, in the first build's collection, which the new build reuses.
-    assert 1 <= update.embedded + update.cached < 10
-    assert update.reused > 50
+    # Only the changed article and the new page were embedded; the other vectors came from the cache into the new
+    # build's own collection (an embedded collection is never shared: a running app would not see additions).
+    assert update.embedded < 10 and update.reused == 0
     kb = KnowledgeBase(settings)
     assert {d.doc_id for d in kb.documents} == {PLAN, "公平竞争审查条例.md", "用气通知.html"}
     assert not any(c.doc_id.startswith("国务院关于实施公司法") for c in kb.chunks.values())
-    assert collections(settings) == [kb.manifest.collection] == [f"policy-chunks-{first.build_id}"]
-    # The replaced build's vectors stay for one more round (a running app may still read them); dense search
-    # returns only the live build's own.
+    assert kb.manifest.collection == f"policy-chunks-{update.build_id}" and kb.manifest.collection in collections(settings)
     removed = "国务院关于实施公司法注册资本登记管理制度的规定.md"
-    assert kb.collection.get(where={"doc_id": removed}, include=[])["ids"]
-    assert all(kb.chunks[cid].doc_id != removed for cid, _ in kb.dense_search(kb.embedder.embed_query("注册资本登记"), 20))
-    (small_corpus / "用气通知.html").write_text(HTML_PAGE.replace("2个工作日", "2个工作日内"), encoding="utf-8")
-    assert ingest(settings).reused > 50
-    assert not KnowledgeBase(settings).collection.get(where={"doc_id": removed}, include=[])["ids"]
-    (small_corpus / "用气通知.html").write_text(HTML_PAGE, encoding="utf-8")
+    assert not kb.collection.get(where={"doc_id": removed}, include=[])["ids"]
     ingest(settings)
     kb = KnowledgeBase(settings)
     hits = search(kb, "用气报装要多久", k=3)

@@ -92,7 +92,6 @@ def test_a_micro_kiwi_processor_gets_credit_and_electricity_measures(kb):
     assert any("160千瓦及以下" in u for u in electricity.uncertain)
     assert electricity.departments["lead"] == ["市发展改革委", "国网广元供电公司"]
     assert any("融资/担保" in m.benefit for m in result.items)
-    assert [m.rank for m in result.items] == list(range(1, 11))
 
 
 def test_each_need_gets_its_best_items_first(kb):
@@ -106,6 +105,12 @@ def test_each_need_gets_its_best_items_first(kb):
     # A need about a payment owed finds the clauses that name it, not generic service measures.
     owed = match(kb, Profile(industry="建筑施工", employees=30, ownership="private", needs=["政府工程款拖了一年不给"]), limit=10)
     assert any(m.item_id.startswith("保障中小企业款项支付条例.md") for m in owed.items[:3])
+    # An article of that regulation is for this small supplier though it names only the 机关 and 大型企业 that pay.
+    audit = next(i for i in kb.items if i.doc_id == "保障中小企业款项支付条例.md" and i.title == "第十二条")
+    assert {t.value for t in audit.beneficiaries} <= {"大型企业", "所有经营主体"}
+    builder = owed.profile.model_copy(update={"annual_revenue_wan": 2000, "total_assets_wan": 1000})  # a small firm by the rules
+    found = {m.item_id: m for m in match(kb, builder).items}
+    assert audit.item_id in found and any("文件名称写明“中小企业”" in r for r in found[audit.item_id].reasons)
 
 
 def test_pages_are_slices_of_one_ranking(kb):
@@ -165,6 +170,11 @@ def test_hard_mismatches_exclude_and_say_nothing_unknown(kb):
     assert only_individual and not matched & {i.item_id for i in only_individual}
     elsewhere = company.model_copy(update={"region": "成都市武侯区"})
     assert not any(m.item_id.startswith(PLAN) for m in match(kb, elsewhere).items)  # the city's plan is for Guangyuan
+    # Not saying is not excluding: the same company with no size and no ownership keeps the small-firm items, with a ？.
+    unsure = Profile(industry="餐饮", region="利州区", needs=["想贷款"])
+    small_only = {i.item_id for i in kb.items if {t.value for t in i.beneficiaries} - {"所有经营主体"} == {"小微企业"}}
+    kept = [m for m in match(kb, unsure).items if m.item_id in small_only]
+    assert kept and all(any("请核实企业规模" in u for u in m.uncertain) for m in kept)
 
 
 def test_a_plan_measure_naming_no_group_still_serves_a_need(kb):

@@ -340,10 +340,12 @@ def read_profile(path: Path):
 
 
 def print_match(result) -> None:
-    shown = len(result.items)
-    if shown < result.total:
-        first, last = result.offset + 1, result.offset + shown
-        click.echo(f"共有 {result.total} 项政策适用，以下是第 {first}–{last} 项（--offset {last} 看下一页，--all 显示全部）：")
+    shown, first, last = len(result.items), result.offset + 1, result.offset + len(result.items)
+    if not shown:
+        click.echo(f"共有 {result.total} 项政策适用" + (f"；第 {first} 项之后没有了。" if result.total else "。"))
+    elif shown < result.total:
+        more = f"（--offset {last} 看下一页，--all 显示全部）" if last < result.total else "（最后一页）"
+        click.echo(f"共有 {result.total} 项政策适用，以下是第 {first}–{last} 项{more}：")
     else:
         click.echo(f"共有 {result.total} 项政策适用：")
     for m in result.items:

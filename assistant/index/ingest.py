@@ -457,14 +457,21 @@ def ingest(
 def write_build(
     settings: Settings, client: "chromadb.ClientAPI", embedder: CachedEmbeddings, plan: _Plan, previous: Manifest | None = None
 ) -> str:
-    """Write a new build and switch the manifest to it. The chunk vectors go into the previous build's collection
-    when most of them are there already (re-indexing 100,000 vectors for one changed document would take
-    minutes), else into a new collection."""
+    """Write a new build and switch the manifest to it. On a Chroma server the chunk vectors go into the previous
+    build's collection when most of them are there already (re-indexing 100,000 vectors for one changed document
+    would take minutes), else into a new collection; embedded Chroma always gets a new one."""
     build_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     questions_name = QUESTIONS_PREFIX + build_id if plan.questions else ""
     folder = build_dir(settings, build_id)
     wanted = {vector_id(chunk): chunk for chunk in plan.chunks}
-    reusable = previous is not None and previous.embedding_model == embedder.name and previous.pipeline_version == PIPELINE_VERSION
+    # Only a Chroma server's collection is reused. An embedded collection is held in the memory of every process
+    # that has opened it: a running app would never see the vectors a `policy-qa ingest` process adds to it.
+    reusable = (
+        settings.chroma_host is not None
+        and previous is not None
+        and previous.embedding_model == embedder.name
+        and previous.pipeline_version == PIPELINE_VERSION
+    )
     collection, present = chunk_collection(client, previous.collection if reusable else None, COLLECTION_PREFIX + build_id, wanted)  # type: ignore[union-attr]
     created = not present
     try:

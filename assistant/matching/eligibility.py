@@ -136,6 +136,9 @@ class Judge:
             # A whole document for groups the enterprise is not in (促进个体工商户发展条例 for a company), unless
             # the article names one it is in (a duty of 大型企业 in 保障中小企业款项支付条例).
             return None
+        # The title's groups that fit (or may) count as the article's own: 第十二条 of 保障中小企业款项支付条例 is for a
+        # small supplier though it names only the 机关 and 大型企业 that pay it.
+        fits += [Fit(fits=f.fits, reason=f.reason.replace("条款写明", "文件名称写明")) for f in addressed if f.fits is not False]
         if not fits and item.level != "国家":
             fits = [Fit(fits=True, reason="面向各类经营主体", specific=False)]  # a plan measure that names no group
         holds = sorted((f for f in fits if f.fits), key=lambda f: not f.specific)

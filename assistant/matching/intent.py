@@ -16,7 +16,7 @@ MATCHING_QUESTION = re.compile(
 SELF_DESCRIPTION = re.compile(r"我们是|我是|我们公司|本公司|我们企业|我们厂|我家")
 SIZE_WORDS = [("小微", "小微"), ("微型", "微型"), ("小型", "小型"), ("中型", "中型"), ("大型", "大型")]
 INDUSTRY = re.compile(r"(?:做|从事|经营|开)([\u4e00-\u9fff]{2,8}?)(?:的|生意|行业)|一家([\u4e00-\u9fff]{2,8}?)(?:企业|公司|厂|店)")
-NEED = re.compile(r"(?:想|要|需要|打算|准备|希望)([^，。？！,?!]{2,12})")
+NEED = re.compile(r"(?:想|要|需要|打算|准备|希望)([^，。？！,?!、；;]{2,12})")  # "想贷款、招工" is two needs, as the form splits it
 
 
 def is_matching_question(question: str) -> bool:

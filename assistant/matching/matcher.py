@@ -3,8 +3,9 @@
 Each stated need is a query: the hybrid retriever (BM25 + dense, with the thesaurus and the attached
 questions) finds the passages that answer it, and their items, among those the enterprise is eligible for,
 are that need's ranking. The first places go to each need's best items in turn (interleaved, no repeats);
-then every other item that answers a need; then the items that carry a benefit specific to this enterprise
-(a group it is in, or a benefit type it asked for), each by relevance to the whole profile. An item that does
+then every other item that answers a need, by the needs' rankings fused with relevance to the whole profile;
+then the items that carry a benefit specific to this enterprise (a group it is in, or a benefit type of its
+needs or industry), by the same fusion. An item that does
 neither is not listed. Every listed item is counted in `total`; a page is a slice of the whole ranking.
 """
 
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from assistant.documents.items import PolicyItem
+from assistant.errors import Unavailable
 from assistant.index.embeddings import embed_queries
 from assistant.index.knowledge_base import KnowledgeBase
 from assistant.index.lexical import LexicalIndex, Tokenizer
@@ -63,7 +65,7 @@ class MatchedItem(BaseModel):
     benefit: list[str]
     departments: dict[str, list[str]]
     rank: int  # 1 = first of the whole ranking
-    score: float  # relevance to the whole profile (the order within a tier)
+    score: float  # relevance to the whole profile, one of the rankings fused after the first places (not the order itself)
     start: int
     end: int
 
@@ -144,7 +146,7 @@ def group_words(profile: Profile, size: str | None) -> list[str]:
         words += ["研究开发", "科技"]
     if profile.park:
         words += [profile.park, "园区"]
-    if (profile.years() or 99) <= 3:
+    if profile.years() is not None and profile.years() <= 3:
         words += ["设立", "登记"]
     return words
 
@@ -179,12 +181,13 @@ class Matcher:
         self.kb = kb
         self.index = index or ItemIndex(kb.items, kb.lexical.tokenizer)
 
-    def need_ranking(self, need: str, vector: list[float], eligible: dict[str, tuple[PolicyItem, Eligibility]]) -> list[str]:
+    def need_ranking(self, need: str, vector: list[float] | None, eligible: dict[str, tuple[PolicyItem, Eligibility]]) -> list[str]:
         """The eligible items whose passages the hybrid retriever finds for one need, best first, at most
         `match_need_depth`. (Fusing BM25 over the items' whole texts, favouring items that name the enterprise's
         groups, and searching the need with the industry before it all did worse on eval/matching.jsonl.)"""
         ranking: list[str] = []
-        for hit in search(self.kb, need, self.kb.settings.candidates, vector=vector):
+        mode = "hybrid" if vector is not None else "bm25"
+        for hit in search(self.kb, need, self.kb.settings.candidates, mode, vector=vector):
             item_id = f"{hit.chunk.doc_id}#{hit.chunk.section}"
             if item_id in eligible and item_id not in ranking:
                 ranking.append(item_id)
@@ -196,7 +199,10 @@ class Matcher:
         judge = Judge(profile)
         eligible = {item.item_id: (item, e) for item in self.kb.items if (e := judge.assess(item)) is not None}
         needs = list(dict.fromkeys(n.strip() for n in profile.needs if n.strip()))
-        vectors = embed_queries(self.kb.embedder, needs)  # one batch for all the needs
+        try:
+            vectors: list[list[float] | None] = list(embed_queries(self.kb.embedder, needs))  # one batch for all the needs
+        except Unavailable:
+            vectors = [None] * len(needs)  # the embedding endpoint is down: the needs are searched by BM25 alone
         rankings = {need: self.need_ranking(need, vector, eligible) for need, vector in zip(needs, vectors)}
         relevance = self.relevance(profile, judge.size)
         wanted = need_benefits(profile)
@@ -243,7 +249,7 @@ class Matcher:
 
     def match(self, profile: Profile, limit: int | None = 10, offset: int = 0) -> MatchResult:
         ranked = self.candidates(profile)
-        page = ranked[offset : offset + limit if limit else None]
+        page = ranked[offset : offset + limit if limit is not None else None]
         items = [matched_item(c, profile, offset + n) for n, c in enumerate(page, start=1)]
         return MatchResult(total=len(ranked), offset=offset, items=items, profile=profile)
 
@@ -270,7 +276,7 @@ def matched_item(candidate: Candidate, profile: Profile, rank: int) -> MatchedIt
     reasons = [f"针对需求“{need}”" for need in candidate.needs]
     reasons += [f.reason for f in eligibility.holds if f.reason and (f.specific or not eligibility.specific)]
     if candidate.served:
-        reasons.append(f"属{'、'.join(candidate.served)}类政策，与所提需求相符")
+        reasons.append(f"属{'、'.join(candidate.served)}类政策，与企业所述需求或行业相符")
     places = [t.value for t in item.places if t.value in f"{profile.region or ''}{profile.park or ''}"]
     if places:
         reasons.append(f"条款点名{'、'.join(places)}，与企业所在地一致")
