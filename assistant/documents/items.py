@@ -203,6 +203,11 @@ def group_by_section(chunks: Iterable[Chunk]) -> list[list[Chunk]]:
     return list(groups.values())
 
 
+def item_key(doc_id: str, section: str) -> str:
+    """An item's id: its document and section, so that every chunk of the section names it."""
+    return f"{doc_id}#{section}"
+
+
 def extract_items(document: LoadedDocument, doc_id: str, chunks: list[Chunk]) -> list[PolicyItem]:
     valid_from, valid_until = validity(document)
     items = []
@@ -214,7 +219,7 @@ def extract_items(document: LoadedDocument, doc_id: str, chunks: list[Chunk]) ->
             continue  # the preamble or letterhead before the first measure or article
         lead, cooperating, departments = department_tags(text, start)
         item = PolicyItem(
-            item_id=f"{doc_id}#{section}",
+            item_id=item_key(doc_id, section),
             doc_id=doc_id,
             doc_title=document.title,
             doc_number=document.doc_number,

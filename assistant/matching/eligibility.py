@@ -118,7 +118,7 @@ class Judge:
         """National items apply everywhere; Guangyuan's apply within Guangyuan, a county's within it."""
         if item.region in ("", "全国"):
             return True
-        place = f"{self.profile.region or ''}{self.profile.park or ''}"
+        place = self.profile.place()
         if not place:
             return None
         if "广元" in item.region:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from assistant.documents.items import PolicyItem
+from assistant.documents.items import PolicyItem, item_key
 from assistant.errors import Unavailable
 from assistant.index.embeddings import embed_queries
 from assistant.index.knowledge_base import KnowledgeBase
@@ -107,6 +107,7 @@ class Candidate:
     served: list[str]  # benefit types of the item that a stated need asks for
     needs: list[str]  # the needs whose ranking holds it, best first
     need_ranks: list[int]  # its places in the rankings of the needs it answers (0 = first)
+    places: list[str]  # the counties and parks it names that are the enterprise's own
     score: float
 
     @property
@@ -188,7 +189,7 @@ class Matcher:
         ranking: list[str] = []
         mode = "hybrid" if vector is not None else "bm25"
         for hit in search(self.kb, need, self.kb.settings.candidates, mode, vector=vector):
-            item_id = f"{hit.chunk.doc_id}#{hit.chunk.section}"
+            item_id = item_key(hit.chunk.doc_id, hit.chunk.section)
             if item_id in eligible and item_id not in ranking:
                 ranking.append(item_id)
                 if len(ranking) == self.kb.settings.match_need_depth:
@@ -207,14 +208,14 @@ class Matcher:
         relevance = self.relevance(profile, judge.size)
         wanted = need_benefits(profile)
         words = need_words(profile)
-        places = f"{profile.region or ''}{profile.park or ''}"
+        place = profile.place()
         found = []
         for item_id, (item, eligibility) in eligible.items():
             answered = sorted((ranking.index(item_id), need) for need, ranking in rankings.items() if item_id in ranking)
             served = [b for b in item.values("benefits") if b in wanted]
             if not (answered or served or eligibility.specific):
                 continue  # it addresses every business, or groups the profile leaves open, and answers nothing asked
-            named_places = [t.value for t in item.places if t.value in places]
+            named_places = [t.value for t in item.places if t.value in place]
             found.append(
                 Candidate(
                     item=item,
@@ -222,6 +223,7 @@ class Matcher:
                     served=served,
                     needs=[need for _, need in answered],
                     need_ranks=[rank for rank, _ in answered],
+                    places=named_places,
                     score=score(item, eligibility, served, relevance.get(item_id, 0.0), words, named_places),
                 )
             )
@@ -250,7 +252,7 @@ class Matcher:
     def match(self, profile: Profile, limit: int | None = 10, offset: int = 0) -> MatchResult:
         ranked = self.candidates(profile)
         page = ranked[offset : offset + limit if limit is not None else None]
-        items = [matched_item(c, profile, offset + n) for n, c in enumerate(page, start=1)]
+        items = [matched_item(c, offset + n) for n, c in enumerate(page, start=1)]
         return MatchResult(total=len(ranked), offset=offset, items=items, profile=profile)
 
 
@@ -271,15 +273,14 @@ def score(item: PolicyItem, eligibility: Eligibility, served: list[str], relevan
     )
 
 
-def matched_item(candidate: Candidate, profile: Profile, rank: int) -> MatchedItem:
+def matched_item(candidate: Candidate, rank: int) -> MatchedItem:
     item, eligibility = candidate.item, candidate.eligibility
     reasons = [f"针对需求“{need}”" for need in candidate.needs]
     reasons += [f.reason for f in eligibility.holds if f.reason and (f.specific or not eligibility.specific)]
     if candidate.served:
         reasons.append(f"属{'、'.join(candidate.served)}类政策，与企业所述需求或行业相符")
-    places = [t.value for t in item.places if t.value in f"{profile.region or ''}{profile.park or ''}"]
-    if places:
-        reasons.append(f"条款点名{'、'.join(places)}，与企业所在地一致")
+    if candidate.places:
+        reasons.append(f"条款点名{'、'.join(candidate.places)}，与企业所在地一致")
     uncertain = [f.reason for f in eligibility.unknown if f.reason]
     if not eligibility.place_known:
         uncertain.append(f"适用地区为{item.region}，请核实企业所在地")

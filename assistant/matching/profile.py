@@ -121,5 +121,9 @@ class Profile(BaseModel):
     def years(self) -> int | None:
         return date.today().year - self.founded_year if self.founded_year else None
 
+    def place(self) -> str:
+        """Where the enterprise is, county and park together ("" when unknown)."""
+        return f"{self.region or ''}{self.park or ''}"
+
     def needs_text(self) -> str:
         return "；".join(self.needs)
