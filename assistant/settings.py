@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     # Chosen by cross-validation on hit@5 of the development set, like `expansion_weight`.
     question_bm25_weight: float = Field(0.5, ge=0.0, le=10.0)
     question_dense_weight: float = Field(0.25, ge=0.0, le=10.0)
+    # Weight of the ranking of passages by their nearest sentence (each stating sentence is a vector of its own);
+    # 0 leaves it out. Chosen by cross-validation on the development set.
+    sentence_weight: float = Field(1.0, ge=0.0, le=10.0)
 
     # When set, vectors live in a Chroma server (`chroma run`) instead of under index_dir.
     chroma_host: str | None = None
@@ -95,10 +98,14 @@ class Settings(BaseSettings):
 
     # Extractive answers refuse when the best sentence's evidence score is below this; calibrated on
     # eval/gold.jsonl (see README "How the extractive answerer decides").
-    refusal_threshold: float = Field(0.38, ge=0.0, le=1.0)
+    refusal_threshold: float = Field(0.6, ge=0.0, le=1.0)
     # Added to the evidence score of a sentence that states the kind of fact the question asks for (a period,
     # an amount, a rate, whether it is allowed, how to apply, the conditions).
     asked_fact_bonus: float = Field(0.0, ge=0.0, le=1.0)
+    # The evidence score of a sentence: this share from the question's words it holds, the rest from its
+    # embedding's similarity to the question's; and a bonus of `evidence_rank_bonus` / (its passage's rank).
+    evidence_lexical_weight: float = Field(0.3, ge=0.0, le=1.0)
+    evidence_rank_bonus: float = Field(0.0, ge=0.0, le=1.0)
     # Matching: each stated need's ranking holds the eligible items of its best passages, at most this many; the
     # first places go to each need's best `match_need_quota` items in turn. Chosen by cross-validation on
     # eval/matching.jsonl (README "Policy matching").

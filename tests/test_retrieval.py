@@ -2,6 +2,8 @@
 
 import pytest
 
+from assistant.documents.sentences import statements
+from assistant.index.store import split_vector_id, vector_keys
 from assistant.retrieval.hybrid import SearchFilters, search
 from assistant.retrieval.retriever import HybridRetriever
 from conftest import PLAN
@@ -52,3 +54,37 @@ def test_langchain_retriever_returns_documents_with_scores_and_ranks(kb):
 
 def test_empty_question_returns_nothing(kb):
     assert search(kb, "   ") == []
+
+
+def test_a_sentence_of_a_long_article_finds_its_passage_by_its_own_vector(kb):
+    # 第九条 of the payment regulation has four sentences; the whole article's vector is not near this question,
+    # the vector of its first sentence (30 days for 机关、事业单位) is.
+    vector = kb.embedder.embed_query("政府单位跟我们买东西，货款最迟多久要付清？")
+    by_chunk, by_sentence = kb.dense_rankings(vector, 50)
+    article = "保障中小企业款项支付条例.md#0011"
+    assert "30日内支付款项" in kb.chunks[article].text
+    assert article not in [cid for cid, _ in by_chunk[:10]]
+    assert article in [cid for cid, _ in by_sentence[:3]]
+    # Each ranking names a chunk once, with its similarity, best first.
+    for ranking in (by_chunk, by_sentence):
+        ids = [cid for cid, _ in ranking]
+        assert len(ids) == len(set(ids)) and all(a[1] >= b[1] for a, b in zip(ranking, ranking[1:]))
+
+
+def test_every_stating_sentence_is_a_vector_of_its_chunk(kb):
+    chunk = kb.chunks["保障中小企业款项支付条例.md#0011"]
+    keys = vector_keys([chunk])
+    texts = [key.text for key in keys.values() if key.sentence is not None]
+    assert texts == statements(chunk) and len(texts) >= 3
+    assert texts[0].startswith("第九条 机关、事业单位从中小企业采购货物") and texts[0].endswith("交付之日起30日内支付款项；")
+    stored = kb.collection.get(ids=list(keys), include=["metadatas"])
+    assert sorted(stored["ids"]) == sorted(keys)
+    assert {m["doc_id"] for m in stored["metadatas"]} == {chunk.doc_id}  # filters apply to sentence vectors too
+    # A heading line and a 责任单位 line are no keys of their own.
+    measure = next(c for c in kb.chunks.values() if c.section.endswith("（十六）降低用电成本"))
+    assert not any(s.startswith("责任单位") for s in statements(measure))
+
+
+def test_a_vector_id_names_its_chunk_whatever_the_file_name_holds():
+    assert split_vector_id("a@b.c.md#0003@0123456789abcdef") == ("a@b.c.md#0003", "a@b.c.md#0003@0123456789abcdef", False)
+    assert split_vector_id("a@b.c.md#0003@0123456789abcdef.2") == ("a@b.c.md#0003", "a@b.c.md#0003@0123456789abcdef", True)

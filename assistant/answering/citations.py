@@ -11,16 +11,17 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
+from assistant.documents import sentences
 from assistant.documents.amendments import Amendment
-from assistant.documents.chunking import SENTENCE, Chunk
-from assistant.documents.structure import SENTENCE_END, detect_heading
-from assistant.vocabulary import DUTY_LINE, OCR_NOTE
+from assistant.documents.chunking import Chunk
+from assistant.documents.sentences import sentence_bounds
+from assistant.documents.structure import SENTENCE_END
+from assistant.vocabulary import OCR_NOTE
 
 # [1]  [1,2]  [1、2]  [1-3]  【1】  ［1］ — models write all of these.
 MARKER = re.compile(r"[\[【［]\s*(\d{1,3}(?:\s*[,，、\-–~～]\s*\d{1,3})*)\s*[\]】］]")
 _RANGE = re.compile(r"(\d+)\s*[\-–~～]\s*(\d+)")
 _CLAIM_END = SENTENCE_END + "\n"
-CLAUSE_MARKS = SENTENCE_END + "，,：:"
 # A figure as policy texts write it: 2.8‰, 90%, 1.5万元, 160千瓦. List numbering ("1.", "2、") is not one.
 NUMBER = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)(?![.、．]\D|\d)")
 _BIGRAM_SKIP = re.compile(r"[\s，。、；：！？,.;:!?“”\"'（）()《》\[\]【】]")
@@ -80,32 +81,13 @@ class Span:
 
 
 def sentence_spans(chunk: Chunk) -> list[Span]:
-    """The chunk's sentences; a 责任单位 line stays whole although it contains a `；`."""
-    spans: list[Span] = []
-    offset = 0
-    for line in chunk.text.split("\n"):
-        stripped = line.strip()
-        lead = offset + len(line) - len(line.lstrip())
-        if DUTY_LINE.match(stripped):
-            spans.append(Span(chunk, lead, lead + len(stripped)))
-        elif stripped:
-            for match in SENTENCE.finditer(line):
-                piece = match.group(0)
-                if piece.strip():
-                    start = offset + match.start() + len(piece) - len(piece.lstrip())
-                    spans.append(Span(chunk, start, start + len(piece.strip())))
-        offset += len(line) + 1
-    return spans
+    """The chunk's sentences (documents/sentences.py says where they start and end)."""
+    return [Span(chunk, start, end) for start, end in sentence_bounds(chunk)]
 
 
 def says_little(span: Span) -> bool:
     """Headings, and lines without any punctuation (letterheads, titles, signatures, dates) support nothing alone."""
-    heading = detect_heading(span.text)
-    # "（五）降低招投标交易成本。" opening a measure is a title; "一、小微企业租用厂房的，按实际租金给予补贴。"
-    # is a clause, and so is "（二）工业用地五十年；" inside an article: an item, not a heading.
-    if heading is not None and span.start == 0 and len(span.text) <= len(heading.label) + 2 and "，" not in span.text:
-        return True
-    return not any(mark in span.text for mark in CLAUSE_MARKS)
+    return sentences.says_little(span.text, span.start == 0)
 
 
 def bigrams(text: str) -> set[str]:

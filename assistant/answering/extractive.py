@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from assistant.answering.citations import Citation, Span, says_little, sentence_spans
+from assistant.answering.citations import Citation, Span, sentence_spans
 from assistant.documents.chunking import Chunk
+from assistant.documents.sentences import is_statement
 from assistant.index.knowledge_base import KnowledgeBase
 from assistant.retrieval.hybrid import SearchHit
 from assistant.vocabulary import DUTY_LINE, REFUSAL, duty_units
@@ -69,10 +70,8 @@ DEFINITION = re.compile(r"([\u4e00-\u9fff“”]{2,20}?)[，,]?是指")
 # Cues that a question leans on the one before it: "那小微企业呢？", "还有别的吗", "它的期限是多久".
 FOLLOW_UP = re.compile(r"^(那|那么|还有|另外|此外|如果|要是|它|其|这|该|他们|对于)|呢[？?]?$")
 
-# Weights of the evidence score, and the dense similarity range mapped onto 0..1, set on the first 61 gold
-# questions (README "How the extractive answerer decides"): e5 cosine similarities of related Chinese
-# sentences sit between about 0.75 and 0.92.
-LEXICAL_WEIGHT = 0.6
+# The dense similarity range mapped onto 0..1, set on the first 61 gold questions (README "How the extractive
+# answerer decides"): e5 cosine similarities of related Chinese sentences sit between about 0.75 and 0.92.
 DENSE_LOW, DENSE_HIGH = 0.75, 0.92
 MAX_SENTENCES = 3
 MAX_LIST_SENTENCES = 6
@@ -87,11 +86,19 @@ class Evidence:
     lexical: float
     dense: float
     bonus: float = 0.0  # the sentence states the kind of fact the question asks for
+    lexical_weight: float = 0.3  # settings.evidence_lexical_weight
+    rank_bonus: float = 0.0  # settings.evidence_rank_bonus / the rank of its passage
+
+    @property
+    def support(self) -> float:
+        """How well the sentence answers the question by itself: what a refusal is decided on."""
+        dense = min(max((self.dense - DENSE_LOW) / (DENSE_HIGH - DENSE_LOW), 0.0), 1.0)
+        return self.lexical_weight * self.lexical + (1 - self.lexical_weight) * dense + self.bonus
 
     @property
     def score(self) -> float:
-        dense = min(max((self.dense - DENSE_LOW) / (DENSE_HIGH - DENSE_LOW), 0.0), 1.0)
-        return LEXICAL_WEIGHT * self.lexical + (1 - LEXICAL_WEIGHT) * dense + self.bonus
+        """What orders the sentences: their support, and how high search ranked their passage."""
+        return self.support + self.rank_bonus
 
 
 @dataclass
@@ -151,22 +158,29 @@ class Extractor:
         terms = list(dict.fromkeys(self.kb.lexical.tokenizer(question)))
         weights = [self.kb.lexical.idf(t) for t in terms]
         spans = [(hit.rank, span) for hit in hits for span in sentence_spans(hit.chunk)]
-        # Headings say little alone, and a 责任单位 line is added by owner_line where it is asked for.
-        spans = [(rank, span) for rank, span in spans if not says_little(span) and not DUTY_LINE.match(span.text)]
+        # Headings say little alone, and a 责任单位 line is added by owner_line where it is asked for. These are the
+        # sentences the index embedded as search keys, so their vectors come from the cache.
+        spans = [(rank, span) for rank, span in spans if is_statement(span.text, span.start == 0)]
         if not spans:
             return []
         query = np.asarray(self.embedder.embed_query(question))
         vectors = np.asarray(self.embedder.embed_documents([span.text for _, span in spans]))
         dense = vectors @ query / (np.linalg.norm(vectors, axis=1) * np.linalg.norm(query) + 1e-9)
         asked = asked_facts(question)
-        bonus = self.kb.settings.asked_fact_bonus
+        settings = self.kb.settings
+        bonus = settings.asked_fact_bonus
         found = []
         for (rank, span), similarity in zip(spans, dense):
             own = self.coverage(terms, weights, span.text.lower())
             context = self.coverage(terms, weights, f"{span.chunk.section} {span.chunk.text}".lower())
             states = bonus if bonus and any(STATED_FACT[kind].search(span.text) for kind in asked) else 0.0
             # The sentence's own words count most; its section and neighbours say what it is about.
-            found.append(Evidence(span, rank, 0.7 * own + 0.3 * context, float(similarity), states))
+            lexical = 0.7 * own + 0.3 * context
+            found.append(
+                Evidence(
+                    span, rank, lexical, float(similarity), states, settings.evidence_lexical_weight, settings.evidence_rank_bonus / rank
+                )
+            )
         return found
 
     def answer(self, question: str, hits: list[SearchHit], threshold: float) -> ExtractiveAnswer:
@@ -177,7 +191,7 @@ class Extractor:
         kind = question_kind(question)
         limit = MAX_LIST_SENTENCES if kind == "list" else MAX_SENTENCES
         chosen = self.distinct([e for e in evidence if e.score >= KEEP_RATIO * best], limit)
-        if best < threshold or not self.states_asked_quantity(question, evidence):
+        if max(e.support for e in evidence) < threshold or not self.states_asked_quantity(question, evidence):
             lines, citations = self.quote_lines(self.distinct(evidence, 2))
             answer = REFUSAL + "以下是最相关的条款，供参考：\n" + "\n".join(lines)
             return ExtractiveAnswer(answer, citations, True, best)

@@ -41,6 +41,7 @@ from assistant.index.store import (
     DocumentRecord,
     KnowledgeBaseError,
     Manifest,
+    VectorKey,
     build_dir,
     chroma_client,
     chunk_metadata,
@@ -50,7 +51,7 @@ from assistant.index.store import (
     read_manifest,
     read_questions,
     remove_stale_builds,
-    vector_id,
+    vector_keys,
 )
 from assistant.settings import Settings
 
@@ -60,7 +61,8 @@ if TYPE_CHECKING:
 # Files of the corpus folder that are data about the documents, not documents.
 CORPUS_DATA_FILES = {AMENDMENTS_FILE, APPROVALS_FILE}
 # Bump when loading, chunking or item extraction changes, so that unchanged files are read again.
-PIPELINE_VERSION = 12  # 10: chunk vectors under vector_id (store.HASHED_VECTOR_IDS); 11: the 小型微利企业 item tag; 12: OCR marks on chunks
+PIPELINE_VERSION = 13  # 10: chunk vectors under vector_id (store.HASHED_VECTOR_IDS); 11: the 小型微利企业 item tag; 12: OCR marks on chunks;
+# 13: each stating sentence of a chunk is a vector of its own (store.VectorKey)
 # A wider graph search costs little and keeps dense search near-exact (p95 19 ms at 95k chunks, README "Scale").
 HNSW_CONFIGURATION = {"hnsw": {"space": "cosine", "ef_construction": 200, "ef_search": 200, "max_neighbors": 32}}
 
@@ -463,7 +465,7 @@ def write_build(
     build_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     questions_name = QUESTIONS_PREFIX + build_id if plan.questions else ""
     folder = build_dir(settings, build_id)
-    wanted = {vector_id(chunk): chunk for chunk in plan.chunks}
+    wanted = vector_keys(plan.chunks)
     # Only a Chroma server's collection is reused. An embedded collection is held in the memory of every process
     # that has opened it: a running app would never see the vectors a `policy-qa ingest` process adds to it.
     reusable = (
@@ -476,11 +478,11 @@ def write_build(
     created = not present
     try:
         # Vectors neither this build nor the previous one uses: an older build's, or a failed ingest's.
-        retired = {vector_id(chunk) for chunk in plan.retired()} if present else set()
+        retired = set(vector_keys(plan.retired())) if present else set()
         stale = sorted(present - wanted.keys() - retired)
         for start in range(0, len(stale), 5000):
             collection.delete(ids=stale[start : start + 5000])
-        add_vectors(collection, embedder, [(vid, chunk) for vid, chunk in wanted.items() if vid not in present])
+        add_vectors(collection, embedder, [key for vid, key in wanted.items() if vid not in present])
         plan.report.reused = len(wanted.keys() & present)
         folder.mkdir(parents=True)
         with (folder / "chunks.jsonl").open("w", encoding="utf-8") as out:
@@ -521,7 +523,7 @@ def write_build(
     return build_id
 
 
-def chunk_collection(client: "chromadb.ClientAPI", previous: str | None, name: str, wanted: dict[str, Chunk]) -> tuple[Any, set[str]]:
+def chunk_collection(client: "chromadb.ClientAPI", previous: str | None, name: str, wanted: dict[str, VectorKey]) -> tuple[Any, set[str]]:
     """The previous collection and the vector ids it holds, when it holds most of the wanted vectors; else a new
     empty collection (building one graph afresh beats patching most of another)."""
     if previous:
@@ -545,16 +547,16 @@ def vector_ids(collection: Any) -> set[str]:
             return ids
 
 
-def add_vectors(collection: Any, embedder: CachedEmbeddings, chunks: list[tuple[str, Chunk]]) -> None:
-    """Embed the chunks (vectors from the cache where it has them) and add them, 500 at a time."""
-    vectors = embedder.embed_documents([chunk.index_text for _, chunk in chunks])
-    for start in range(0, len(chunks), 500):
-        batch = chunks[start : start + 500]
+def add_vectors(collection: Any, embedder: CachedEmbeddings, keys: list[VectorKey]) -> None:
+    """Embed the chunks and their sentences (vectors from the cache where it has them) and add them, 500 at a time."""
+    vectors = embedder.embed_documents([key.text for key in keys])
+    for start in range(0, len(keys), 500):
+        batch = keys[start : start + 500]
         collection.add(
-            ids=[vid for vid, _ in batch],
+            ids=[key.id for key in batch],
             embeddings=vectors[start : start + 500],
-            documents=[c.text for _, c in batch],
-            metadatas=[chunk_metadata(c) for _, c in batch],
+            documents=[key.chunk.text if key.sentence is None else key.text for key in batch],
+            metadatas=[chunk_metadata(key.chunk) for key in batch],
         )
 
 

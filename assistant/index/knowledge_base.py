@@ -26,9 +26,13 @@ from assistant.index.store import (
     read_items,
     read_manifest,
     read_questions,
+    split_vector_id,
     vector_id,
 )
 from assistant.settings import Settings
+
+# Vectors asked of Chroma per chunk wanted: its own and those of its sentences (2.3 a chunk in the shipped corpus).
+SENTENCES_PER_CHUNK = 4
 
 
 class KnowledgeBase:
@@ -128,15 +132,27 @@ class KnowledgeBase:
             ) from None
 
     def dense_search(self, vector: list[float], n: int, where: dict | None = None) -> list[tuple[str, float]]:
-        """The n chunks nearest to a query vector, as (chunk id, cosine similarity), best first. The collection may
-        also hold vectors of other builds (the previous one, while running apps still read it): only those of this
-        build's chunks count."""
-        return [(cid, similarity) for vid, similarity in self._nearest(self.collection, vector, n, where) if (cid := self._chunk_of(vid))]
+        """The n chunks nearest to a query vector by their own vectors, as (chunk id, cosine similarity), best first."""
+        return self.dense_rankings(vector, n, where)[0]
 
-    def _chunk_of(self, vid: str) -> str | None:
-        chunk_id = vid.rpartition("@")[0]
-        chunk = self.chunks.get(chunk_id)
-        return chunk_id if chunk is not None and vector_id(chunk) == vid else None
+    def dense_rankings(self, vector: list[float], n: int, where: dict | None = None) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+        """Two rankings of chunks from one query of the collection, each as (chunk id, cosine similarity), best
+        first: by the chunk's own vector, and by its nearest stating sentence. The collection may also hold
+        vectors of other builds (the previous one, while running apps still read it): only this build's count."""
+        # A chunk has about two sentence vectors besides its own: ask for enough to fill both rankings.
+        found = self._nearest(self.collection, vector, n * SENTENCES_PER_CHUNK, where)
+        chunks: list[tuple[str, float]] = []
+        sentences: dict[str, float] = {}
+        for vid, similarity in found:
+            chunk_id, chunk_vid, is_sentence = split_vector_id(vid)
+            chunk = self.chunks.get(chunk_id)
+            if chunk is None or vector_id(chunk) != chunk_vid:
+                continue
+            if not is_sentence:
+                chunks.append((chunk_id, similarity))
+            elif chunk_id not in sentences:
+                sentences[chunk_id] = similarity
+        return chunks[:n], list(sentences.items())[:n]
 
     def question_dense_search(self, vector: list[float], n: int) -> list[tuple[str, float]]:
         """The n attached questions nearest to a query vector, as (question id, cosine similarity), best first."""

@@ -11,6 +11,7 @@ Layout under `index_dir`:
 import hashlib
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,7 @@ from assistant.documents.chunking import Chunk
 from assistant.documents.items import PolicyItem
 from assistant.documents.loaders.base import DocumentMeta
 from assistant.documents.questions import AttachedQuestion
+from assistant.documents.sentences import statements
 from assistant.errors import Unavailable
 from assistant.settings import Settings
 from assistant.vocabulary import level_tier
@@ -134,6 +136,37 @@ def vector_id(chunk: Chunk) -> str:
     side until the old build is retired; the hash tells them apart (see KnowledgeBase.dense_search)."""
     content = chunk.index_text + "\x00" + json.dumps(chunk_metadata(chunk), sort_keys=True, ensure_ascii=False)
     return f"{chunk.chunk_id}@{hashlib.sha256(content.encode('utf-8')).hexdigest()[:16]}"
+
+
+@dataclass(frozen=True)
+class VectorKey:
+    """One vector of a chunk in its Chroma collection: the chunk as a whole (`sentence` is None), or one of its
+    stating sentences, an extra key that lets a question about one sentence of a long measure find it."""
+
+    chunk: Chunk
+    text: str  # what is embedded
+    sentence: int | None = None
+
+    @property
+    def id(self) -> str:
+        return vector_id(self.chunk) if self.sentence is None else f"{vector_id(self.chunk)}.{self.sentence}"
+
+
+def vector_keys(chunks: list[Chunk]) -> dict[str, VectorKey]:
+    """Every vector the chunks need, by id: each chunk's own, then one per stating sentence."""
+    keys = {}
+    for chunk in chunks:
+        for key in [VectorKey(chunk, chunk.index_text), *(VectorKey(chunk, text, n) for n, text in enumerate(statements(chunk)))]:
+            keys[key.id] = key
+    return keys
+
+
+def split_vector_id(vid: str) -> tuple[str, str, bool]:
+    """(chunk id, its vector_id, whether the vector is one of its sentences): `<chunk id>@<hash>[.<n>]`. The hash
+    is hexadecimal, so the last `@` and the first `.` after it are ours, whatever the file name holds."""
+    chunk_id, _, rest = vid.rpartition("@")
+    content, _, sentence = rest.partition(".")
+    return chunk_id, f"{chunk_id}@{content}", bool(sentence)
 
 
 def remove_stale_builds(settings: Settings, client: "chromadb.ClientAPI", keep: Manifest | None = None) -> None:

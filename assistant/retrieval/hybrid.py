@@ -84,10 +84,11 @@ def bm25_candidates(kb: KnowledgeBase, query: str, n: int, filters: SearchFilter
 
 def dense_candidates(
     kb: KnowledgeBase, query: str, vector: list[float], n: int, filters: SearchFilters, expansion: list[str] = ()
-) -> list[tuple[str, float]]:
+) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+    """Chunks by their own vectors, and by their nearest sentence."""
     if expansion and kb.settings.expand_dense:
         vector = kb.embedder.embed_query(f"{query}（{'、'.join(expansion)}）")
-    return [(cid, similarity) for cid, similarity in kb.dense_search(vector, n, filters.chroma_where()) if cid in kb.chunks]
+    return kb.dense_rankings(vector, n, filters.chroma_where())
 
 
 def multi_search(kb: KnowledgeBase, queries: list[str], k: int) -> list[SearchHit]:
@@ -143,17 +144,19 @@ def search(
     # Embedded once: the passages' and the attached questions' dense searches share it.
     if vector is None:
         vector = kb.embedder.embed_query(query) if mode in ("hybrid", "dense") else []
-    dense = dense_candidates(kb, query, vector, n, filters, expansion) if mode in ("hybrid", "dense") else []
+    dense, by_sentence = dense_candidates(kb, query, vector, n, filters, expansion) if mode in ("hybrid", "dense") else ([], [])
     # Passages holding planted instructions are never found (until an admin approves their document), nor those of
     # expired documents (unless asked for).
     hidden = kb.hidden()
     lexical = [(cid, s) for cid, s in lexical if cid not in hidden]
     dense = [(cid, s) for cid, s in dense if cid not in hidden]
+    by_sentence = [(cid, s) for cid, s in by_sentence if cid not in hidden]
     bm25_ranks = {cid: rank for rank, (cid, _) in enumerate(lexical, start=1)}
     dense_ranks = {cid: rank for rank, (cid, _) in enumerate(dense, start=1)}
     if mode == "hybrid":
         settings = kb.settings
-        rankings = [(bm25_ranks, settings.bm25_weight), (dense_ranks, 1.0)]
+        sentence_ranks = {cid: rank for rank, (cid, _) in enumerate(by_sentence, start=1)}
+        rankings = [(bm25_ranks, settings.bm25_weight), (dense_ranks, 1.0), (sentence_ranks, settings.sentence_weight)]
         if settings.question_bm25_weight:
             rankings.append((question_ranks(kb, kb.question_lexical_search(query, n), filters), settings.question_bm25_weight))
         if settings.question_dense_weight:
