@@ -15,7 +15,6 @@ from assistant.documents.chunking import Chunk
 from assistant.documents.items import PolicyItem
 from assistant.index.embeddings import make_provider
 from assistant.index.lexical import LexicalIndex, Tokenizer
-from assistant.index.thesaurus import Thesaurus
 from assistant.index.store import (
     HASHED_VECTOR_IDS,
     DocumentRecord,
@@ -28,6 +27,7 @@ from assistant.index.store import (
     read_questions,
     vector_id,
 )
+from assistant.index.thesaurus import Thesaurus
 from assistant.settings import Settings
 
 
@@ -37,7 +37,9 @@ class KnowledgeBase:
         if manifest is None:
             raise KnowledgeBaseError(f"no index in '{settings.index_dir}'; build it with: policy-qa ingest")
         if manifest.pipeline_version < HASHED_VECTOR_IDS:
-            raise KnowledgeBaseError(f"the index in '{settings.index_dir}' was built by an older version; rebuild it with: policy-qa ingest")
+            raise KnowledgeBaseError(
+                f"the index in '{settings.index_dir}' was built by an older version; rebuild it with: policy-qa ingest"
+            )
         self.settings = settings
         self.manifest = manifest
         self.embedder = embedder or make_provider(settings)
@@ -119,9 +121,23 @@ class KnowledgeBase:
         """The attached questions' vectors, opened on the first search that uses them."""
         return self._open_collection(self.manifest.questions_collection)
 
+    @cached_property
+    def _client(self):
+        # The build's own Chroma folder (embedded), or the server.
+        return chroma_client(self.settings, self.manifest.chroma_dir)
+
+    def close(self) -> None:
+        """Release the Chroma client, when one was opened: chromadb keeps a folder's database in memory until its
+        last client closes, so an app that follows build after build would otherwise hold every build's."""
+        client = self.__dict__.pop("_client", None)
+        self.__dict__.pop("collection", None)
+        self.__dict__.pop("question_collection", None)
+        if client is not None:
+            client.close()
+
     def _open_collection(self, name: str):
         try:
-            return chroma_client(self.settings).get_collection(name)
+            return self._client.get_collection(name)
         except Exception as error:  # chromadb raises its own NotFoundError, or ValueError in older versions
             raise KnowledgeBaseError(
                 f"the vector collection {name} is missing ({type(error).__name__}); rebuild it with: policy-qa ingest --rebuild"

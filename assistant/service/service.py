@@ -110,6 +110,7 @@ class Service:
     def __init__(self, settings: Settings):
         self.settings = settings
         self._opened: _Opened | None = None
+        self._replaced: _Opened | None = None  # the index opened before this one, closed at the next switch
         self._stamp: tuple[int, int] | None = None  # the manifest the index was opened on
         self._problem = ""
         self._reviews: ReviewStore | None = None
@@ -141,11 +142,17 @@ class Service:
 
     def _open(self) -> None:
         stamp = self._manifest_stamp()
+        before = self._opened
         try:
             self._opened, self._problem = _Opened(KnowledgeBase(self.settings), self.amendment_notes), ""
         except PolicyQAError as error:
             self._opened, self._problem = None, str(error)
         self._stamp = stamp
+        # The index replaced now may still be answering a request; the one replaced before it is done with.
+        if before is not None:
+            if self._replaced is not None:
+                self._replaced.kb.close()
+            self._replaced = before
 
     def _current(self) -> _Opened:
         # `policy-qa ingest` may have switched the index under a running app: follow it.
