@@ -1,10 +1,12 @@
 """The ingest pipeline: read the corpus, chunk it, extract policy items, embed, and switch in a new build.
 
-Every ingest writes a new build, then replaces manifest.json in one atomic step. Its vectors go into the previous
-build's collection beside the previous build's own (which stay until the build after), or into a new collection
-when most of the corpus changed. A failed or interrupted ingest leaves the previous build live; its leftovers are
-removed next time. Unchanged documents keep their chunks, vectors and BM25 tokens, so only new text is embedded
-and tokenised, and an ingest that finds every file unchanged reads nothing of the previous build.
+Every ingest writes a new build, then replaces manifest.json in one atomic step. On a Chroma server its vectors
+go into the previous build's collection beside the previous build's own (which stay until the build after); with
+embedded Chroma into a copy of the previous build's Chroma folder, patched (a running app opens the new folder
+when the manifest changes). When most of the corpus changed, a new collection is built instead. A failed or
+interrupted ingest leaves the previous build live; its leftovers are removed then or next time. Unchanged
+documents keep their lines, vectors and BM25 term counts (assistant/index/previous.py), so only new text is
+parsed, embedded and tokenised, and an ingest that finds every file unchanged reads nothing of the previous build.
 Enrichment steps that need later stages (the language model's tag refinement) come in as `enrich`.
 """
 
