@@ -14,7 +14,9 @@ import fcntl
 import hashlib
 import json
 import os
+import posixpath
 import shutil
+import stat
 import subprocess
 import time
 import unicodedata
@@ -118,30 +120,47 @@ def scan_corpus(corpus_dir: Path) -> tuple[list[Path], list[FileReport]]:
     root = corpus_dir.resolve()
     files: list[Path] = []
     skipped: list[FileReport] = []
-    for path in sorted(corpus_dir.rglob("*")):
-        relative = path.relative_to(corpus_dir)
-        if relative.parts[0] == QUESTIONS_FOLDER or relative.as_posix() in CORPUS_DATA_FILES or path.is_dir() and not path.is_symlink():
+    for path in sorted(corpus_dir.rglob("*"), key=lambda p: p.parts):
+        name = doc_id_of(corpus_dir, path)
+        mode = lstat_mode(path)
+        if name.split("/")[0] == QUESTIONS_FOLDER or name in CORPUS_DATA_FILES or stat.S_ISDIR(mode):
             continue
-        reason = skip_reason(path, relative, root)
+        reason = skip_reason(path, name, mode, root)
         if reason:
-            skipped.append(FileReport(relative.as_posix(), "skipped", 0, reason))
+            skipped.append(FileReport(name, "skipped", 0, reason))
         else:
             files.append(path)
     return files, skipped
 
 
-def skip_reason(path: Path, relative: Path, root: Path) -> str:
+def doc_id_of(corpus_dir: Path, path: Path) -> str:
+    """A file's id: its path below the corpus folder. Cut from the string (pathlib's relative_to took most of a
+    second over 10,000 files); the paths come from corpus_dir.rglob, so they start with it."""
+    prefix, text = str(corpus_dir).rstrip("/") + "/", str(path)
+    return text[len(prefix) :] if text.startswith(prefix) else path.relative_to(corpus_dir).as_posix()
+
+
+def lstat_mode(path: Path) -> int:
+    """The entry's own type and permissions (one system call; 0 for an entry gone since it was listed)."""
+    try:
+        return path.lstat().st_mode
+    except OSError:
+        return 0
+
+
+def skip_reason(path: Path, name: str, mode: int, root: Path) -> str:
     """Why a corpus entry is not read, or "" for a regular document file."""
-    name = relative.as_posix()
     if has_control_characters(name):
         return "the file name holds a control character (such as a newline); rename the file"
-    if any(part.startswith(".") for part in relative.parts):
+    if any(part.startswith(".") for part in name.split("/")):
         return "hidden file (its name starts with '.'); rename it to index it"
-    if path.is_symlink():
+    if stat.S_ISLNK(mode):
         target = path.resolve()
         if not target.is_relative_to(root):
             return f"a link to '{target}', outside the corpus folder; copy the file into the corpus instead"
-    if not path.is_file():
+        if not path.is_file():
+            return "not a regular file (a FIFO, socket, device or broken link)"
+    elif not stat.S_ISREG(mode):
         return "not a regular file (a FIFO, socket, device or broken link)"
     return ""
 
@@ -186,11 +205,11 @@ class _Plan:
 
 @dataclass
 class _Rows:
-    """The new build's rows: chunks.jsonl, items.jsonl and questions.jsonl lines, each chunk's vector id and BM25
-    term counts, and how many lines of each file each document has (layout.json). Unchanged documents' lines come
-    from the previous build as they are."""
+    """The new build's rows: chunks.jsonl, items.jsonl and questions.jsonl lines (bytes), each chunk's vector id
+    and BM25 term counts, and how many lines of each file each document has (layout.json). Unchanged documents'
+    lines come from the previous build as they are."""
 
-    lines: dict[str, list[str]] = field(default_factory=lambda: {name: [] for name in PART_FILES})
+    lines: dict[str, list[bytes]] = field(default_factory=lambda: {name: [] for name in PART_FILES})
     vector_ids: list[str] = field(default_factory=list)
     layout: list[list] = field(default_factory=list)
     new_chunks: dict[str, Chunk] = field(default_factory=dict)  # by vector id, those of new and changed documents
@@ -215,21 +234,23 @@ class _Rows:
         return [AttachedQuestion.model_validate_json(line) for line in self.lines["questions"]]
 
 
+def json_line(model: Any) -> bytes:
+    return model.model_dump_json().encode("utf-8") + b"\n"
+
+
 def build_rows(plan: _Plan, tokenizer: Tokenizer) -> _Rows:
     """The new build's rows: the previous build's for unchanged documents, new ones (tokenised here) for the rest.
     The term counts are the previous build's rows that stay, then the new rows, put in the build's order."""
     rows = _Rows()
-    kept_rows: list[int] = []
     new_tokens: list[list[str]] = []
-    order: list[tuple[bool, int]] = []  # (from the previous build, row in its counts or in new_tokens)
+    order: list[int] = []  # each row's row in the previous build's counts, or -1 - its row in new_tokens
     for record, parts in plan.entries:
         if parts is None:
             old = plan.old.of(record.doc_id)  # type: ignore[union-attr]
             for name in PART_FILES:
                 rows.lines[name] += old.lines[name]
-            rows.vector_ids += [plan.old.vector_ids[row] for row in old.rows]  # type: ignore[union-attr]
-            order += [(True, row) for row in old.rows]
-            kept_rows += old.rows
+            rows.vector_ids += plan.old.vector_ids_of(old.rows)  # type: ignore[union-attr]
+            order += old.rows
             counts = [len(old.lines[name]) for name in PART_FILES]
         else:
             chunks, items, questions = parts
@@ -237,21 +258,21 @@ def build_rows(plan: _Plan, tokenizer: Tokenizer) -> _Rows:
                 vid = vector_id(chunk)
                 rows.vector_ids.append(vid)
                 rows.new_chunks[vid] = chunk
-                rows.lines["chunks"].append(chunk.model_dump_json() + "\n")
-                order.append((False, len(new_tokens)))
+                rows.lines["chunks"].append(json_line(chunk))
+                order.append(-1 - len(new_tokens))
                 new_tokens.append(tokenizer(chunk.index_text))
-            rows.lines["items"] += [item.model_dump_json() + "\n" for item in items]
-            rows.lines["questions"] += [question.model_dump_json() + "\n" for question in questions]
+            rows.lines["items"] += [json_line(item) for item in items]
+            rows.lines["questions"] += [json_line(question) for question in questions]
             counts = [len(chunks), len(items), len(questions)]
         rows.layout.append([record.doc_id, *counts])
     fresh = TermCounts.count(new_tokens)
-    if kept_rows:
-        old_counts = plan.old.term_counts(tokenizer)  # type: ignore[union-attr]
-        offset = old_counts.matrix.shape[0]
-        selected = np.array([row if from_old else offset + row for from_old, row in order], dtype=np.int64)
-        rows.counts = old_counts.stack(fresh).rows(selected).compact()
-    else:
+    if len(new_tokens) == len(order):
         rows.counts = fresh
+        return rows
+    old_counts = plan.old.term_counts(tokenizer)  # type: ignore[union-attr]
+    selected = np.array(order, dtype=np.int64)
+    selected[selected < 0] = old_counts.matrix.shape[0] - 1 - selected[selected < 0]
+    rows.counts = old_counts.stack(fresh).rows(selected).compact()
     return rows
 
 
@@ -301,6 +322,7 @@ def read_corpus(
     plan.report.files.extend(skipped)
     hashes, keepers = content_hashes(settings, files, old_records)
     notices, attachments = read_notices(settings, files, hashes, keepers, loader)
+    with_questions = questions_files(settings.corpus_dir)
 
     def notice_changed(doc_id: str) -> bool:
         """The notice an attachment takes its metadata from is new or changed."""
@@ -308,7 +330,7 @@ def read_corpus(
         return bool(notice_id) and (notice_id not in old_records or old_records[notice_id].sha256 != hashes.get(notice_id))
 
     for path in files:
-        doc_id = path.relative_to(settings.corpus_dir).as_posix()
+        doc_id = doc_id_of(settings.corpus_dir, path)
         seen.add(doc_id)
         sha = hashes.get(doc_id)
         if sha is None:
@@ -321,8 +343,8 @@ def read_corpus(
             message = f"the same content as {keepers[sha]}, which is indexed; delete one of the two"
             plan.report.files.append(FileReport(doc_id, "duplicate", 0, message))
             continue
-        attached = questions_file(settings.corpus_dir, doc_id)
-        questions_sha = file_sha256(attached)
+        attached = questions_file(settings.corpus_dir, doc_id) if may_have_questions(doc_id, with_questions) else None
+        questions_sha = file_sha256(attached) if attached in with_questions.values() else ""
         old = old_records.get(doc_id)
         if reusable and old and old.sha256 == sha and old.questions_sha256 == questions_sha and not notice_changed(doc_id):
             plan.keep_old(old)
@@ -358,7 +380,7 @@ def read_corpus(
             **document.meta(),
         )
         items = extract_items(document, doc_id, chunks)
-        questions, problems = attached_questions(attached, doc_id, bool(questions_sha))
+        questions, problems = attached_questions(attached, doc_id, bool(questions_sha)) if attached else ([], [])
         if not questions and not problems and write_questions:
             questions = write_questions(items)
         sections = {chunk.section for chunk in chunks}
@@ -375,6 +397,19 @@ def read_corpus(
     return plan
 
 
+def questions_files(corpus_dir: Path) -> dict[str, Path]:
+    """The attached questions files by their name without `.jsonl`, listed once: building and asking for each
+    document's questions path took most of a second over 10,000 documents."""
+    folder = corpus_dir / QUESTIONS_FOLDER
+    return {doc_id_of(folder, path)[: -len(".jsonl")]: path for path in folder.rglob("*.jsonl")}
+
+
+def may_have_questions(doc_id: str, listed: dict[str, Path]) -> bool:
+    """Whether a questions file may be a document's (questions_file says which path is): its name without
+    suffix is listed, or its name ends in a way splitext and pathlib read differently."""
+    return bool(listed) and (posixpath.splitext(doc_id)[0] in listed or doc_id.endswith("."))
+
+
 def read_notices(
     settings: Settings, files: list[Path], hashes: dict[str, str], keepers: dict[str, str], loader: IsolatedLoader
 ) -> tuple[dict[str, LoadedDocument | LoadError], dict[str, tuple[str, str]]]:
@@ -384,7 +419,7 @@ def read_notices(
     attached: dict[str, tuple[str, str]] = {}
     documents = {doc_id for doc_id, sha in hashes.items() if keepers.get(sha) == doc_id}
     for path in files:
-        doc_id = path.relative_to(settings.corpus_dir).as_posix()
+        doc_id = doc_id_of(settings.corpus_dir, path)
         if doc_id not in documents or not doc_id.lower().endswith(HTML_SUFFIXES):
             continue
         try:
@@ -406,7 +441,7 @@ def content_hashes(settings: Settings, files: list[Path], old_records: dict[str,
     hashes = {}
     for path in files:
         if path.stat().st_size <= settings.max_file_mb * 1_000_000:
-            hashes[path.relative_to(settings.corpus_dir).as_posix()] = file_sha256(path)
+            hashes[doc_id_of(settings.corpus_dir, path)] = file_sha256(path)
 
     def indexed_with(doc_id: str, sha: str) -> bool:
         old = old_records.get(doc_id)
@@ -647,7 +682,7 @@ def write_rows(folder: Path, rows: _Rows, others: list[str], tokenizer: Tokenize
     """The build's files: its chunks and items (questions come with their index), which lines are whose, the
     vector ids, and the BM25 index with the term counts it was computed from."""
     for name in ("chunks", "items"):
-        with (folder / f"{name}.jsonl").open("w", encoding="utf-8") as out:
+        with (folder / f"{name}.jsonl").open("wb") as out:
             out.writelines(rows.lines[name])
     (folder / "layout.json").write_text(json.dumps(rows.layout, ensure_ascii=False), encoding="utf-8")
     (folder / "vectors.json").write_text(json.dumps({"chunks": rows.vector_ids, "others": others}, ensure_ascii=False), encoding="utf-8")

@@ -23,11 +23,11 @@ PART_FILES = ("chunks", "items", "questions")
 
 @dataclass
 class DocumentRows:
-    """One document's lines in each part file, and the rows of its chunks (in chunks.jsonl, the vector ids
-    and the term counts alike)."""
+    """One document's lines (bytes, each with its newline: copied, never decoded) in each part file, and the rows
+    of its chunks (in chunks.jsonl, the vector ids and the term counts alike)."""
 
-    lines: dict[str, list[str]] = field(default_factory=lambda: {name: [] for name in PART_FILES})
-    rows: list[int] = field(default_factory=list)
+    lines: dict[str, list[bytes]] = field(default_factory=lambda: {name: [] for name in PART_FILES})
+    rows: range | list[int] = field(default_factory=list)
 
 
 class PreviousBuild:
@@ -77,6 +77,11 @@ class PreviousBuild:
         """Every chunk row, parsed: only for builds that recorded neither vector ids nor term counts."""
         return [Chunk.model_validate_json(line) for line in read_lines(self.folder / "chunks.jsonl")]
 
+    def vector_ids_of(self, rows: range | list[int]) -> list[str]:
+        if isinstance(rows, range):
+            return self.vector_ids[rows.start : rows.stop]
+        return [self.vector_ids[row] for row in rows]
+
     def term_counts(self, tokenizer: Tokenizer) -> TermCounts:
         """The term counts of every chunk row: as kept, else from the tokens kept by older builds, else cut again."""
         counts = TermCounts.load(self.folder, tokenizer.signature)
@@ -86,29 +91,31 @@ class PreviousBuild:
         return TermCounts.count([kept[c.chunk_id] if c.chunk_id in kept else tokenizer(c.index_text) for c in self.chunks()])
 
 
-def read_lines(path: Path) -> list[str]:
-    """The non-empty lines of a JSON-lines file, each with its newline; none when the file is missing."""
+def read_lines(path: Path) -> list[bytes]:
+    """The non-empty lines of a JSON-lines file as bytes, each with its newline; none when the file is missing.
+    Split on newlines only: JSON escapes every newline inside a string, but not U+2028 and its kind, at which
+    str.splitlines would also split."""
     if not path.exists():
         return []
-    with path.open(encoding="utf-8") as lines:
-        return [line if line.endswith("\n") else line + "\n" for line in lines if line.strip()]
+    return [line + b"\n" for line in path.read_bytes().split(b"\n") if line.strip()]
 
 
-def by_layout(files: dict[str, list[str]], layout: list[list]) -> dict[str, DocumentRows]:
-    """Split each file by the line counts the build recorded: [doc_id, chunks, items, questions] per document."""
+def by_layout(files: dict[str, list[bytes]], layout: list[list]) -> dict[str, DocumentRows]:
+    """Split each file by the line counts the build recorded: [doc_id, chunks, items, questions] per document,
+    in file order (a document appears once)."""
     documents: dict[str, DocumentRows] = {}
     starts = dict.fromkeys(PART_FILES, 0)
     for doc_id, *counts in layout:
-        rows = documents.setdefault(doc_id, DocumentRows())
+        rows = DocumentRows()
         for name, count in zip(PART_FILES, counts):
-            rows.lines[name] += files[name][starts[name] : starts[name] + count]
-            if name == "chunks":
-                rows.rows += range(starts[name], starts[name] + count)
+            rows.lines[name] = files[name][starts[name] : starts[name] + count]
             starts[name] += count
+        rows.rows = range(starts["chunks"] - counts[0], starts["chunks"])
+        documents[doc_id] = rows
     return documents
 
 
-def by_doc_id(files: dict[str, list[str]]) -> dict[str, DocumentRows]:
+def by_doc_id(files: dict[str, list[bytes]]) -> dict[str, DocumentRows]:
     """Group each file's lines by the document each names (a build made before layout.json was written)."""
     documents: dict[str, DocumentRows] = {}
     for name, lines in files.items():
@@ -116,5 +123,5 @@ def by_doc_id(files: dict[str, list[str]]) -> dict[str, DocumentRows]:
             rows = documents.setdefault(json.loads(line)["doc_id"], DocumentRows())
             rows.lines[name].append(line)
             if name == "chunks":
-                rows.rows.append(row)
+                rows.rows.append(row)  # type: ignore[union-attr]
     return documents
