@@ -4,7 +4,7 @@ re-ingest of an unchanged corpus and of one changed document, app start-up, hybr
 latency, the app's memory, and the index size on disk.
 
     python benchmarks/scale.py --sizes 1000,10000            # a few minutes on 2 cores
-    python benchmarks/scale.py --sizes 1000,10000,100000     # about half an hour; writes docs/scale.png
+    python benchmarks/scale.py --sizes 1000,10000,100000     # about 20 minutes; writes docs/scale.png
 
 The documents are the shipped corpus's measures and articles, recombined: each synthetic document draws ten of
 them at random and gives them a title and 文号 of its own, so that texts are distinct. They are embedded through
