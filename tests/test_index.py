@@ -246,3 +246,25 @@ def test_an_index_from_before_hashed_vector_ids_asks_for_an_ingest(tmp_path, sma
     report = ingest(settings)  # everything read again, into a new collection
     assert set(statuses(report).values()) == {"changed"} and report.reused == 0
     assert search(KnowledgeBase(settings), "电子保函费率", k=3)[0].chunk.doc_id == PLAN
+
+
+def test_a_build_from_before_term_counts_and_layouts_is_read_the_slow_way_once(tmp_path, small_corpus):
+    """A previous build without layout.json, vectors.json or term counts (made before they were kept): its lines
+    are grouped by the document each names, its vector ids hashed and its texts cut again; the result is the
+    same as a full build's."""
+    settings = make_settings(tmp_path / "index", small_corpus)
+    first = ingest(settings)
+    folder = settings.index_dir / "builds" / first.build_id
+    for name in ("layout.json", "vectors.json", "term-counts.npz", "terms.json"):
+        (folder / name).unlink()
+    edit_corpus(small_corpus)
+    update = ingest(settings)
+    assert update.embedded < 10 and update.reused == 0  # no record of the vector ids: a new collection, from the cache
+    full = make_settings(tmp_path / "full", small_corpus)
+    ingest(full)
+    incremental, fresh = KnowledgeBase(settings), KnowledgeBase(full)
+    assert incremental.lexical.ids == fresh.lexical.ids
+    for query in QUERIES:
+        assert np.array_equal(incremental.lexical.scores(query), fresh.lexical.scores(query)), query
+        got, expected = search(incremental, query, k=8), search(fresh, query, k=8)
+        assert [h.chunk.chunk_id for h in got] == [h.chunk.chunk_id for h in expected]

@@ -106,6 +106,15 @@ class _Opened:
         return Matcher(self.kb)
 
 
+def close_quietly(kb: KnowledgeBase) -> None:
+    """Release an index no request reads any more; its folder may be gone already (an ingest retires the build
+    before the live one), and a failure to release it must not stop the switch to the new build."""
+    try:
+        kb.close()
+    except Exception:
+        pass
+
+
 class Service:
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -151,7 +160,7 @@ class Service:
         # The index replaced now may still be answering a request; the one replaced before it is done with.
         if before is not None:
             if self._replaced is not None:
-                self._replaced.kb.close()
+                close_quietly(self._replaced.kb)
             self._replaced = before
 
     def _current(self) -> _Opened:
