@@ -4,7 +4,7 @@ re-ingest of an unchanged corpus and of one changed document, app start-up, hybr
 latency, the app's memory, and the index size on disk.
 
     python benchmarks/scale.py --sizes 1000,10000            # a few minutes on 2 cores
-    python benchmarks/scale.py --sizes 1000,10000,100000     # about half an hour; writes docs/scale.png
+    python benchmarks/scale.py --sizes 1000,10000,100000     # about 20 minutes; writes docs/scale.png
 
 The documents are the shipped corpus's measures and articles, recombined: each synthetic document draws ten of
 them at random and gives them a title and 文号 of its own, so that texts are distinct. They are embedded through
@@ -15,6 +15,7 @@ ask, memory) in a fresh one; nothing is downloaded and nothing leaves the machin
 """
 
 import argparse
+import compileall
 import json
 import os
 import random
@@ -211,6 +212,7 @@ def measure(size: int, mode: str, base_url: str) -> dict:
             row |= app
             row["index_mb"] = round(folder_mb(workdir / "index", skip="embeddings.sqlite") + folder_mb(workdir / "server-data"), 1)
             row["chroma_server_peak_rss_mb"] = server.peak_rss_mb() if server else 0
+            row["load_1m"] = round(os.getloadavg()[0], 1)  # the machine is shared: how busy it was
         finally:
             if server:
                 server.stop()
@@ -234,12 +236,13 @@ COLUMNS = {
     "ingest_peak_rss_mb": "ingest MB",
     "chroma_server_peak_rss_mb": "server MB",
     "index_mb": "index MB",
+    "load_1m": "load",
 }
 
 
 def table(rows: list[dict]) -> str:
     lines = ["| " + " | ".join(COLUMNS.values()) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(str(row[c]) for c in COLUMNS) + " |" for row in rows]
+    lines += ["| " + " | ".join(str(row.get(c, "")) for c in COLUMNS) + " |" for row in rows]
     return "\n".join(lines)
 
 
@@ -299,6 +302,9 @@ def main() -> None:
         return
     from fake_embeddings import FakeEmbeddingsServer
 
+    # The package's bytecode, as an installed package has it: with PYTHONDONTWRITEBYTECODE set, every app start
+    # would otherwise compile the package's modules again.
+    compileall.compile_dir(ROOT / "assistant", quiet=1)
     sizes = [int(s) for s in options.sizes.split(",")]
     server = FakeEmbeddingsServer(dimensions=DIMENSIONS).start()
     rows = []

@@ -201,6 +201,9 @@ def test_the_app_follows_an_ingest_run_from_the_command_line(client, app):
     assert "命令行添加的通知" in titles
     answer = client.post("/api/ask", json={"question": "园区企业有免费法律咨询吗？", "mode": "extractive"}).json()
     assert "免费法律咨询服务" in answer["answer"]
+    # Dense search too: on embedded Chroma the new build's vectors are in a folder of its own, which the app opens.
+    results = client.post("/api/search", json={"question": "园区企业免费法律咨询", "mode": "dense"}).json()["results"]
+    assert any("免费法律咨询服务" in json.dumps(hit, ensure_ascii=False) for hit in results)
 
 
 def test_a_slow_answer_does_not_block_other_requests(client, llm):

@@ -1,5 +1,6 @@
 """The index on a real Chroma server (`chroma run`), as a deployment past one machine uses it."""
 
+import json
 import shutil
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import pytest
 
 from assistant.index.ingest import ingest
 from assistant.index.knowledge_base import KnowledgeBase
-from assistant.index.store import chroma_client, collection_names, vector_keys
+from assistant.index.store import chroma_client, collection_names, sentence_vector_ids, vector_keys
 from assistant.retrieval.hybrid import search
 from assistant.service.service import Service
 from conftest import PLAN, free_port, make_settings
@@ -66,6 +67,16 @@ def test_ingest_and_search_through_a_chroma_server(tmp_path, small_corpus, chrom
     hits = kb.dense_search(kb.embedder.embed_query("公平竞争审查"), 30)
     assert hits and all(cid in kb.chunks for cid, _ in hits)
     assert any("（修改）" in kb.chunks[cid].text for cid, _ in hits)
+    # Each build records the ids its collection holds (its own and those the previous build still reads), so the
+    # next one never lists them; the record matches the collection, and the first build's replaced vectors are
+    # gone once the build after next is made.
+    changed.write_text(changed.read_text(encoding="utf-8").replace("第二条", "第二条（再改）", 1), encoding="utf-8")
+    third = ingest(settings)
+    kb = KnowledgeBase(settings)
+    recorded = json.loads((settings.index_dir / "builds" / third.build_id / "vectors.json").read_text(encoding="utf-8"))
+    own = sentence_vector_ids(recorded["chunks"], recorded["sentences"])  # each chunk's vector, then its sentences'
+    assert recorded["others"] and not set(recorded["others"]) & set(own) and len(own) > len(recorded["chunks"])
+    assert sorted(kb.collection.get(include=[])["ids"]) == sorted(own + recorded["others"])
 
 
 def test_replicas_answer_alike_from_one_server_and_follow_a_new_build(tmp_path, small_corpus, chroma_server):

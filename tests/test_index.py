@@ -2,13 +2,16 @@
 
 import uuid
 
+import numpy as np
 import pytest
 
 from assistant.index import lexical
 from assistant.index.ingest import ingest
 from assistant.index.knowledge_base import KnowledgeBase
-from assistant.index.store import KnowledgeBaseError, chroma_client, collection_names, read_manifest
+from assistant.index.lexical import LexicalIndex
+from assistant.index.store import KnowledgeBaseError, chroma_client, collection_names, read_manifest, vector_keys
 from assistant.retrieval.hybrid import search
+from assistant.service.service import Service
 from conftest import PLAN, make_settings
 from documents import ELECTRICITY, HTML_PAGE, make_docx, make_pdf
 
@@ -18,7 +21,16 @@ def statuses(report):
 
 
 def collections(settings):
-    return collection_names(chroma_client(settings))
+    """The collections in the live build's Chroma folder."""
+    client = chroma_client(settings, read_manifest(settings).chroma_dir)
+    try:
+        return collection_names(client)
+    finally:
+        client.close()
+
+
+def chroma_folders(settings):
+    return sorted(p.name for p in (settings.index_dir / "chroma-builds").iterdir())
 
 
 def test_incremental_ingest_adds_changes_and_removes(tmp_path, small_corpus):
@@ -43,19 +55,80 @@ def test_incremental_ingest_adds_changes_and_removes(tmp_path, small_corpus):
         "国务院关于实施公司法注册资本登记管理制度的规定.md": "removed",
         "用气通知.html": "added",
     }
-    # Only the changed article and the new page were embedded; the other vectors came from the cache into the new
-    # build's own collection (an embedded collection is never shared: a running app would not see additions).
-    assert update.embedded < 10 and update.reused == 0
+    # Only the changed article and the new page were embedded; the other vectors were already in the copy of the
+    # previous build's Chroma folder that this build patched (a folder of its own: a running app, which holds the
+    # previous folder open, would never see vectors added to it).
+    assert update.embedded < 10 and update.reused > 80
     kb = KnowledgeBase(settings)
     assert {d.doc_id for d in kb.documents} == {PLAN, "公平竞争审查条例.md", "用气通知.html"}
     assert not any(c.doc_id.startswith("国务院关于实施公司法") for c in kb.chunks.values())
-    assert kb.manifest.collection == f"policy-chunks-{update.build_id}" and kb.manifest.collection in collections(settings)
+    assert kb.manifest.chroma_dir == f"chroma-builds/{update.build_id}"
+    assert collections(settings) == [kb.manifest.collection] == [f"policy-chunks-{first.build_id}"]
     removed = "国务院关于实施公司法注册资本登记管理制度的规定.md"
     assert not kb.collection.get(where={"doc_id": removed}, include=[])["ids"]
+    assert kb.collection.count() == len(vector_keys(list(kb.chunks.values())))  # the copy holds this build's vectors only
     ingest(settings)
     kb = KnowledgeBase(settings)
     hits = search(kb, "用气报装要多久", k=3)
     assert any("2个工作日" in h.chunk.text for h in hits)
+
+    # A third build copies the second's folder; the first build's folder goes with the first build.
+    changed.write_text(changed.read_text(encoding="utf-8").replace("第二条", "第二条（再改）", 1), encoding="utf-8")
+    third = ingest(settings)
+    assert chroma_folders(settings) == sorted([update.build_id, third.build_id])
+
+
+def edit_corpus(corpus):
+    """One article changed, one document removed, one added."""
+    changed = corpus / "公平竞争审查条例.md"
+    changed.write_text(changed.read_text(encoding="utf-8").replace("第一条", "第一条（修改）", 1), encoding="utf-8")
+    (corpus / "国务院关于实施公司法注册资本登记管理制度的规定.md").unlink()
+    (corpus / "用气通知.html").write_text(HTML_PAGE, encoding="utf-8")
+
+
+QUERIES = ["电子保函的费率最高是多少", "公平竞争审查由哪个部门负责", "小微企业注册资本认缴", "用气报装要多久", "招标投标 保证金"]
+
+
+def test_an_incremental_build_searches_exactly_as_a_full_build(tmp_path, small_corpus):
+    settings = make_settings(tmp_path / "index", small_corpus)
+    ingest(settings)
+    edit_corpus(small_corpus)
+    ingest(settings)  # the unchanged document's lines, vectors and term counts come from the first build
+    full = make_settings(tmp_path / "full", small_corpus)
+    ingest(full)  # everything read, cut and indexed afresh
+    incremental, fresh = KnowledgeBase(settings), KnowledgeBase(full)
+    for name in ("chunks.jsonl", "items.jsonl"):
+        assert (settings.index_dir / "builds" / incremental.manifest.build_id / name).read_bytes() == (
+            full.index_dir / "builds" / fresh.manifest.build_id / name
+        ).read_bytes()
+    assert incremental.lexical.ids == fresh.lexical.ids
+    # bm25s's own indexing of freshly cut tokens: the scores computed from the kept term counts are the same floats.
+    tokenizer = incremental.lexical.tokenizer
+    chunks = [incremental.chunks[chunk_id] for chunk_id in incremental.lexical.ids]
+    bm25s_index = LexicalIndex.from_tokens(incremental.lexical.ids, [tokenizer(c.index_text) for c in chunks], tokenizer)
+    for query in QUERIES:
+        assert np.array_equal(incremental.lexical.scores(query), bm25s_index.scores(query)), query
+        assert np.array_equal(incremental.lexical.scores(query), fresh.lexical.scores(query)), query
+        for mode in ("bm25", "dense", "hybrid"):
+            got, expected = search(incremental, query, k=8, mode=mode), search(fresh, query, k=8, mode=mode)
+            assert [(h.chunk.chunk_id, round(h.score, 5)) for h in got] == [(h.chunk.chunk_id, round(h.score, 5)) for h in expected]
+
+
+def test_an_app_following_builds_keeps_at_most_two_chroma_folders_open(tmp_path, small_corpus):
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    settings = make_settings(tmp_path / "index", small_corpus)
+    ingest(settings)
+    service = Service(settings)
+    assert service.search("公平竞争审查", 3, mode="dense")
+    changed = small_corpus / "公平竞争审查条例.md"
+    for n in range(3):
+        changed.write_text(changed.read_text(encoding="utf-8").replace("第一条", f"第一条（第{n}次修改）", 1), encoding="utf-8")
+        ingest(settings)
+        hits = service.search("公平竞争审查条例第一条修改", 10, mode="dense")
+        assert any(f"第{n}次修改" in h.chunk.text for h in hits)
+    opened = [path for path in SharedSystemClient._identifier_to_system if path.startswith(str(settings.index_dir))]
+    assert len(opened) <= 2  # the live build's and the one replaced last (a request may still be reading it)
 
 
 def test_broken_files_do_not_stop_the_batch(tmp_path, small_corpus):
@@ -101,8 +174,10 @@ def test_failed_build_leaves_the_previous_index_usable(tmp_path, small_corpus, m
     monkeypatch.undo()
     assert read_manifest(settings) == before
     assert collections(settings) == [before.collection]
+    assert chroma_folders(settings) == [before.build_id]  # the failed build's copy is gone
     kb = KnowledgeBase(settings)
     assert search(kb, "电子保函费率", k=3)[0].chunk.doc_id == PLAN
+    assert search(kb, "电子保函费率", k=3, mode="dense")[0].chunk.doc_id == PLAN
     assert ingest(settings).build_id is not None  # the next ingest picks the new file up
 
 
@@ -152,8 +227,8 @@ def test_rebuild_starts_over(tmp_path, small_corpus):
     assert (settings.index_dir / "builds" / first.build_id).exists()  # kept one round for running apps
     third = ingest(settings, rebuild=True)
     builds = sorted(p.name for p in (settings.index_dir / "builds").iterdir())
-    assert builds == sorted([second.build_id, third.build_id])
-    assert sorted(collections(settings)) == sorted(f"policy-chunks-{b}" for b in builds)
+    assert builds == sorted([second.build_id, third.build_id]) == chroma_folders(settings)
+    assert collections(settings) == [f"policy-chunks-{third.build_id}"]
 
 
 def test_missing_index_has_a_clear_error(tmp_path):
@@ -171,3 +246,25 @@ def test_an_index_from_before_hashed_vector_ids_asks_for_an_ingest(tmp_path, sma
     report = ingest(settings)  # everything read again, into a new collection
     assert set(statuses(report).values()) == {"changed"} and report.reused == 0
     assert search(KnowledgeBase(settings), "电子保函费率", k=3)[0].chunk.doc_id == PLAN
+
+
+def test_a_build_from_before_term_counts_and_layouts_is_read_the_slow_way_once(tmp_path, small_corpus):
+    """A previous build without layout.json, vectors.json or term counts (made before they were kept): its lines
+    are grouped by the document each names, its vector ids hashed and its texts cut again; the result is the
+    same as a full build's."""
+    settings = make_settings(tmp_path / "index", small_corpus)
+    first = ingest(settings)
+    folder = settings.index_dir / "builds" / first.build_id
+    for name in ("layout.json", "vectors.json", "term-counts.npz", "terms.json"):
+        (folder / name).unlink()
+    edit_corpus(small_corpus)
+    update = ingest(settings)
+    assert update.embedded < 10 and update.reused == 0  # no record of the vector ids: a new collection, from the cache
+    full = make_settings(tmp_path / "full", small_corpus)
+    ingest(full)
+    incremental, fresh = KnowledgeBase(settings), KnowledgeBase(full)
+    assert incremental.lexical.ids == fresh.lexical.ids
+    for query in QUERIES:
+        assert np.array_equal(incremental.lexical.scores(query), fresh.lexical.scores(query)), query
+        got, expected = search(incremental, query, k=8), search(fresh, query, k=8)
+        assert [h.chunk.chunk_id for h in got] == [h.chunk.chunk_id for h in expected]

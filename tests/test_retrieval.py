@@ -3,7 +3,7 @@
 import pytest
 
 from assistant.documents.sentences import statements
-from assistant.index.store import split_vector_id, vector_keys
+from assistant.index.store import sentence_vector_ids, split_vector_id, vector_keys
 from assistant.retrieval.hybrid import SearchFilters, search
 from assistant.retrieval.retriever import HybridRetriever
 from conftest import PLAN
@@ -86,5 +86,6 @@ def test_every_stating_sentence_is_a_vector_of_its_chunk(kb):
 
 
 def test_a_vector_id_names_its_chunk_whatever_the_file_name_holds():
-    assert split_vector_id("a@b.c.md#0003@0123456789abcdef") == ("a@b.c.md#0003", "a@b.c.md#0003@0123456789abcdef", False)
-    assert split_vector_id("a@b.c.md#0003@0123456789abcdef.2") == ("a@b.c.md#0003", "a@b.c.md#0003@0123456789abcdef", True)
+    assert split_vector_id("a@b.c.md#0003@0123456789abcdef") == ("a@b.c.md#0003", "a@b.c.md#0003@0123456789abcdef", None)
+    assert split_vector_id("a@b.c.md#0003@0123456789abcdef.12") == ("a@b.c.md#0003", "a@b.c.md#0003@0123456789abcdef", 12)
+    assert sentence_vector_ids(["x@1", "y@2"], [2, 0]) == ["x@1", "x@1.0", "x@1.1", "y@2"]

@@ -106,7 +106,10 @@ class OpenAIEmbeddings(Embeddings):
             raise EmbeddingError("the openai embedding provider needs POLICY_QA_EMBEDDING_BASE_URL (e.g. http://gpu-server:8080/v1)")
         key = settings.embedding_api_key.get_secret_value() if settings.embedding_api_key else "none"
         self._client = openai.OpenAI(
-            base_url=settings.embedding_base_url, api_key=key, timeout=settings.embedding_timeout, max_retries=settings.embedding_max_retries
+            base_url=settings.embedding_base_url,
+            api_key=key,
+            timeout=settings.embedding_timeout,
+            max_retries=settings.embedding_max_retries,
         )
         self._openai = openai
         self.model = settings.embedding_model

@@ -15,7 +15,6 @@ from assistant.documents.chunking import Chunk
 from assistant.documents.items import PolicyItem
 from assistant.index.embeddings import make_provider
 from assistant.index.lexical import LexicalIndex, Tokenizer
-from assistant.index.thesaurus import Thesaurus
 from assistant.index.store import (
     HASHED_VECTOR_IDS,
     DocumentRecord,
@@ -29,6 +28,7 @@ from assistant.index.store import (
     split_vector_id,
     vector_id,
 )
+from assistant.index.thesaurus import Thesaurus
 from assistant.settings import Settings
 
 # Vectors asked of Chroma per chunk wanted: its own and those of its sentences (2.3 a chunk in the shipped corpus).
@@ -41,7 +41,9 @@ class KnowledgeBase:
         if manifest is None:
             raise KnowledgeBaseError(f"no index in '{settings.index_dir}'; build it with: policy-qa ingest")
         if manifest.pipeline_version < HASHED_VECTOR_IDS:
-            raise KnowledgeBaseError(f"the index in '{settings.index_dir}' was built by an older version; rebuild it with: policy-qa ingest")
+            raise KnowledgeBaseError(
+                f"the index in '{settings.index_dir}' was built by an older version; rebuild it with: policy-qa ingest"
+            )
         self.settings = settings
         self.manifest = manifest
         self.embedder = embedder or make_provider(settings)
@@ -123,9 +125,23 @@ class KnowledgeBase:
         """The attached questions' vectors, opened on the first search that uses them."""
         return self._open_collection(self.manifest.questions_collection)
 
+    @cached_property
+    def _client(self):
+        # The build's own Chroma folder (embedded), or the server.
+        return chroma_client(self.settings, self.manifest.chroma_dir)
+
+    def close(self) -> None:
+        """Release the Chroma client, when one was opened: chromadb keeps a folder's database in memory until its
+        last client closes, so an app that follows build after build would otherwise hold every build's."""
+        client = self.__dict__.pop("_client", None)
+        self.__dict__.pop("collection", None)
+        self.__dict__.pop("question_collection", None)
+        if client is not None:
+            client.close()
+
     def _open_collection(self, name: str):
         try:
-            return chroma_client(self.settings).get_collection(name)
+            return self._client.get_collection(name)
         except Exception as error:  # chromadb raises its own NotFoundError, or ValueError in older versions
             raise KnowledgeBaseError(
                 f"the vector collection {name} is missing ({type(error).__name__}); rebuild it with: policy-qa ingest --rebuild"
@@ -135,7 +151,9 @@ class KnowledgeBase:
         """The n chunks nearest to a query vector by their own vectors, as (chunk id, cosine similarity), best first."""
         return self.dense_rankings(vector, n, where)[0]
 
-    def dense_rankings(self, vector: list[float], n: int, where: dict | None = None) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+    def dense_rankings(
+        self, vector: list[float], n: int, where: dict | None = None
+    ) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
         """Two rankings of chunks from one query of the collection, each as (chunk id, cosine similarity), best
         first: by the chunk's own vector, and by its nearest stating sentence. The collection may also hold
         vectors of other builds (the previous one, while running apps still read it): only this build's count."""
@@ -144,11 +162,11 @@ class KnowledgeBase:
         chunks: list[tuple[str, float]] = []
         sentences: dict[str, float] = {}
         for vid, similarity in found:
-            chunk_id, chunk_vid, is_sentence = split_vector_id(vid)
+            chunk_id, chunk_vid, sentence = split_vector_id(vid)
             chunk = self.chunks.get(chunk_id)
             if chunk is None or vector_id(chunk) != chunk_vid:
                 continue
-            if not is_sentence:
+            if sentence is None:
                 chunks.append((chunk_id, similarity))
             elif chunk_id not in sentences:
                 sentences[chunk_id] = similarity

@@ -2,10 +2,16 @@
 and reading a build's chunks and items back.
 
 Layout under `index_dir`:
-    manifest.json            the live build: documents, embedding model, Chroma collection name
-    builds/<build_id>/       chunks.jsonl, items.jsonl, tokens.jsonl and the BM25 index of that build
-    chroma/                  the embedded Chroma database (unless a Chroma server is configured)
+    manifest.json            the live build: documents, embedding model, Chroma collection and folder
+    builds/<build_id>/       chunks.jsonl, items.jsonl, the BM25 index and term counts of that build, its
+                             vector ids (vectors.json) and which lines belong to which document (layout.json)
+    chroma-builds/<build_id>/  the embedded Chroma database of that build (none with a Chroma server)
+    chroma/                  the embedded Chroma database of builds made before each build had its own
     embeddings.sqlite        vectors cached by (model, text hash)
+
+With embedded Chroma every build has a Chroma folder of its own, made by copying the previous build's and
+patching the copy. A running app holds its collection in memory and never sees what another process adds to a
+folder it has open; a new folder, which it opens when the manifest changes, it reads as it is.
 """
 
 import hashlib
@@ -61,9 +67,13 @@ class Manifest(BaseModel):
     collection: str
     documents: list[DocumentRecord]
     questions_collection: str = ""  # "" when no document has attached questions
+    chroma_dir: str = ""  # the build's embedded Chroma folder under index_dir; "" for `chroma/` or a server
 
 
-def chroma_client(settings: Settings) -> "chromadb.ClientAPI":
+def chroma_client(settings: Settings, folder: str = "") -> "chromadb.ClientAPI":
+    """The configured Chroma server, or the embedded Chroma in `folder` under index_dir (`chroma/` by default).
+    Close it (`client.close()`) when done: chromadb keeps one database open per folder until its last client
+    closes."""
     # Imported here: chromadb takes 1.3 s to import, and listing documents or a BM25 search never needs it.
     import chromadb
     from chromadb.config import Settings as ChromaSettings
@@ -71,9 +81,14 @@ def chroma_client(settings: Settings) -> "chromadb.ClientAPI":
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
     if settings.chroma_host:
         return chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings)
-    path = settings.index_dir / "chroma"
+    path = settings.index_dir / (folder or "chroma")
     path.mkdir(parents=True, exist_ok=True)
     return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+
+
+def build_chroma_dir(build_id: str) -> str:
+    """A build's own embedded Chroma folder, relative to index_dir (as the manifest names it)."""
+    return f"chroma-builds/{build_id}"
 
 
 def collection_names(client: "chromadb.ClientAPI") -> list[str]:
@@ -161,27 +176,43 @@ def vector_keys(chunks: list[Chunk]) -> dict[str, VectorKey]:
     return keys
 
 
-def split_vector_id(vid: str) -> tuple[str, str, bool]:
-    """(chunk id, its vector_id, whether the vector is one of its sentences): `<chunk id>@<hash>[.<n>]`. The hash
-    is hexadecimal, so the last `@` and the first `.` after it are ours, whatever the file name holds."""
+def sentence_vector_ids(chunk_vector_ids: list[str], sentences: list[int]) -> list[str]:
+    """Every vector id of the chunks: each chunk's own, then those of its `sentences[i]` sentences."""
+    return [
+        vid for chunk_vid, count in zip(chunk_vector_ids, sentences) for vid in (chunk_vid, *(f"{chunk_vid}.{n}" for n in range(count)))
+    ]
+
+
+def split_vector_id(vid: str) -> tuple[str, str, int | None]:
+    """(chunk id, its vector_id, which of its sentences the vector is, None for the chunk's own): the id is
+    `<chunk id>@<hash>[.<n>]`. The hash is hexadecimal, so the last `@` and the first `.` after it are ours,
+    whatever the file name holds."""
     chunk_id, _, rest = vid.rpartition("@")
     content, _, sentence = rest.partition(".")
-    return chunk_id, f"{chunk_id}@{content}", bool(sentence)
+    return chunk_id, f"{chunk_id}@{content}", int(sentence) if sentence else None
 
 
-def remove_stale_builds(settings: Settings, client: "chromadb.ClientAPI", keep: Manifest | None = None) -> None:
-    """Delete every build and collection other than those of the live build and `keep` (earlier or failed builds).
-    A collection is named after the build that created it and may serve the builds after it."""
+def remove_stale_builds(settings: Settings, keep: Manifest | None = None) -> None:
+    """Delete every build, Chroma folder and collection other than those of the live build and `keep` (earlier
+    or failed builds). A collection is named after the build that created it and may serve the builds after it."""
     manifest = read_manifest(settings)
     if manifest is None:
         return
     kept = [m for m in (manifest, keep) if m is not None]
     kept_builds = {m.build_id for m in kept}
-    kept_collections = {name for m in kept for name in (m.collection, m.questions_collection) if name}
-    for name in collection_names(client):
-        if name.startswith((COLLECTION_PREFIX, QUESTIONS_PREFIX)) and name not in kept_collections:
-            client.delete_collection(name)
-    builds = settings.index_dir / "builds"
-    for folder in builds.iterdir() if builds.is_dir() else []:
-        if folder.name not in kept_builds:
-            shutil.rmtree(folder, ignore_errors=True)
+    for parent in (settings.index_dir / "builds", settings.index_dir / "chroma-builds"):
+        for folder in parent.iterdir() if parent.is_dir() else []:
+            if folder.name not in kept_builds:
+                shutil.rmtree(folder, ignore_errors=True)
+    # On a server, and in the `chroma/` folder of builds made before each had its own folder, collections are
+    # shared: delete those no kept build names.
+    shared = settings.chroma_host or (settings.index_dir / "chroma" / "chroma.sqlite3").exists()
+    if shared:
+        kept_collections = {name for m in kept for name in (m.collection, m.questions_collection) if name}
+        client = chroma_client(settings)
+        try:
+            for name in collection_names(client):
+                if name.startswith((COLLECTION_PREFIX, QUESTIONS_PREFIX)) and name not in kept_collections:
+                    client.delete_collection(name)
+        finally:
+            client.close()

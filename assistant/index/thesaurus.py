@@ -15,7 +15,11 @@ class Thesaurus:
 
     @classmethod
     def load(cls, path: Path | None = None) -> "Thesaurus":
-        text = path.read_text(encoding="utf-8") if path else (resources.files("assistant") / "data" / "thesaurus.tsv").read_text(encoding="utf-8")
+        text = (
+            path.read_text(encoding="utf-8")
+            if path
+            else (resources.files("assistant") / "data" / "thesaurus.tsv").read_text(encoding="utf-8")
+        )
         return cls.parse(text)
 
     @classmethod

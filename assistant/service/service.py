@@ -106,10 +106,20 @@ class _Opened:
         return Matcher(self.kb)
 
 
+def close_quietly(kb: KnowledgeBase) -> None:
+    """Release an index no request reads any more; its folder may be gone already (an ingest retires the build
+    before the live one), and a failure to release it must not stop the switch to the new build."""
+    try:
+        kb.close()
+    except Exception:
+        pass
+
+
 class Service:
     def __init__(self, settings: Settings):
         self.settings = settings
         self._opened: _Opened | None = None
+        self._replaced: _Opened | None = None  # the index opened before this one, closed at the next switch
         self._stamp: tuple[int, int] | None = None  # the manifest the index was opened on
         self._problem = ""
         self._reviews: ReviewStore | None = None
@@ -141,11 +151,17 @@ class Service:
 
     def _open(self) -> None:
         stamp = self._manifest_stamp()
+        before = self._opened
         try:
             self._opened, self._problem = _Opened(KnowledgeBase(self.settings), self.amendment_notes), ""
         except PolicyQAError as error:
             self._opened, self._problem = None, str(error)
         self._stamp = stamp
+        # The index replaced now may still be answering a request; the one replaced before it is done with.
+        if before is not None:
+            if self._replaced is not None:
+                close_quietly(self._replaced.kb)
+            self._replaced = before
 
     def _current(self) -> _Opened:
         # `policy-qa ingest` may have switched the index under a running app: follow it.
