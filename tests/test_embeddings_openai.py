@@ -9,7 +9,7 @@ import pytest
 from assistant.index.embeddings import EmbeddingError, make_provider
 from assistant.index.ingest import ingest
 from assistant.index.knowledge_base import KnowledgeBase
-from assistant.index.store import KnowledgeBaseError
+from assistant.index.store import KnowledgeBaseError, vector_keys
 from assistant.retrieval.hybrid import search
 from conftest import CORPUS, make_settings
 from fake_embeddings import Fail, FakeEmbeddingsServer, Slow, WrongSize
@@ -43,15 +43,18 @@ def test_ingest_and_search_through_the_endpoint(tmp_path, embedder):
     settings = settings_for(tmp_path, embedder)
     embedder.requests.clear()
     report = ingest(settings)
-    assert report.ok and report.embedded == report.chunks > 10
+    kb = KnowledgeBase(settings)
+    # Each chunk's text and each of its stating sentences, every distinct text embedded once.
+    keys = vector_keys(list(kb.chunks.values()))
+    assert report.ok and report.chunks > 10 and len(keys) > 2 * report.chunks
+    assert report.embedded == len({key.text for key in keys.values()})
     assert all(r["model"] == "fake-embed" and r["dimensions"] == 256 for r in embedder.requests)
     assert max(len(r["input"]) for r in embedder.requests) <= settings.embedding_batch_size
-    kb = KnowledgeBase(settings)
     assert kb.manifest.embedding_model == "openai:fake-embed:256"
     assert any("第十七条" in h.chunk.section for h in search(kb, "领取失业保险金的期限最长为多少个月", 3, mode="dense"))
     # A second ingest of the same texts asks the endpoint for nothing: the vectors are cached.
     embedder.requests.clear()
-    assert ingest(settings, rebuild=True).cached == report.chunks and not [r for r in embedder.requests if len(r["input"]) > 1]
+    assert ingest(settings, rebuild=True).cached == len(keys) and not [r for r in embedder.requests if len(r["input"]) > 1]
 
 
 def test_429_and_500_are_retried(tmp_path, embedder):
