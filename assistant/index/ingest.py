@@ -63,6 +63,7 @@ from assistant.index.store import (
     sentence_vector_ids,
     split_vector_id,
     vector_id,
+    vector_keys,
 )
 from assistant.settings import Settings
 
@@ -235,10 +236,15 @@ class _Rows:
         return sentence_vector_ids(self.vector_ids, self.sentences)
 
     def key(self, vid: str) -> VectorKey:
-        """What a vector id stands for: a chunk, or one of its sentences."""
-        _, chunk_vid, sentence = split_vector_id(vid)
-        chunk = self.chunk(chunk_vid)
-        return VectorKey(chunk, chunk.index_text) if sentence is None else VectorKey(chunk, statements(chunk)[sentence], sentence)
+        """What a vector id stands for: a chunk, or one of its sentences. A chunk's keys are made together, once
+        (splitting it into sentences for each of them would repeat the work a few times per chunk)."""
+        if vid not in self._keys:
+            self._keys.update(vector_keys([self.chunk(split_vector_id(vid)[1])]))
+        return self._keys[vid]
+
+    @cached_property
+    def _keys(self) -> dict[str, VectorKey]:
+        return {}
 
     @cached_property
     def _row(self) -> dict[str, int]:

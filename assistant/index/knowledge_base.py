@@ -60,6 +60,7 @@ class KnowledgeBase:
         sha = {d.doc_id: d.sha256 for d in manifest.documents}
         self.withheld = {c.chunk_id for c in self.chunks.values() if c.flagged and (c.doc_id, sha.get(c.doc_id)) not in approvals}
         self._hidden: tuple[str, set[str]] = ("", set())
+        self._vector_ids: dict[str, str | None] = {}  # _live_vector_id's memo
         # A newer document whose header says `supersedes:` turns into amendment notes on the older clauses, and
         # search prefers the newer text to the clauses it changes.
         self.superseding_notes = [
@@ -163,14 +164,21 @@ class KnowledgeBase:
         sentences: dict[str, float] = {}
         for vid, similarity in found:
             chunk_id, chunk_vid, sentence = split_vector_id(vid)
-            chunk = self.chunks.get(chunk_id)
-            if chunk is None or vector_id(chunk) != chunk_vid:
+            if chunk_vid != self._live_vector_id(chunk_id):
                 continue
             if sentence is None:
                 chunks.append((chunk_id, similarity))
             elif chunk_id not in sentences:
                 sentences[chunk_id] = similarity
         return chunks[:n], list(sentences.items())[:n]
+
+    def _live_vector_id(self, chunk_id: str) -> str | None:
+        """The vector id of this build's version of a chunk (None for a chunk it lacks), hashed once per chunk: a
+        dense search checks some 200 hits, each of which would otherwise hash its chunk's text and metadata again."""
+        if chunk_id not in self._vector_ids:
+            chunk = self.chunks.get(chunk_id)
+            self._vector_ids[chunk_id] = vector_id(chunk) if chunk is not None else None
+        return self._vector_ids[chunk_id]
 
     def question_dense_search(self, vector: list[float], n: int) -> list[tuple[str, float]]:
         """The n attached questions nearest to a query vector, as (question id, cosine similarity), best first."""
