@@ -109,10 +109,10 @@ class Settings(BaseSettings):
     # Matching: each stated need's ranking holds the eligible items of its best passages, at most this many; the
     # first places go to each need's best `match_need_quota` items in turn. Chosen by cross-validation on
     # eval/matching.jsonl (README "Policy matching").
-    match_need_depth: int = Field(10, ge=1, le=100)
+    match_need_depth: int = Field(20, ge=1, le=100)
     match_need_quota: int = Field(2, ge=0, le=10)
     # Weight of the ranking by relevance to the whole profile beside the needs' rankings, after the first places.
-    match_profile_weight: float = Field(1.0, ge=0.0, le=10.0)
+    match_profile_weight: float = Field(8.0, ge=0.0, le=20.0)
     # Search, answers and matching leave out documents past their 失效日期 unless this is on (`--include-expired`).
     include_expired: bool = False
     # Quote the sentence that defines a term the answer rests on ("小型微利企业，是指…").
