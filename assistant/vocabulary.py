@@ -14,6 +14,10 @@ CITY = "广元"
 
 # The line of a plan's measure that names who carries it out: "责任单位：市发展改革委；各县区政府".
 DUTY_LINE = re.compile(r"^责任单位[:：]")
+# The frame of a notice (公文) that transmits a policy: the line naming its recipients ("各县（区）人民政府，市级有关
+# 部门……：") and the line handing the policy over ("……现印发给你们，请认真抓好贯彻落实。"). They state no rule.
+# A recipients line may follow the document number on the same line ("…意见国发〔2019〕5号各省、…各直属机构：").
+NOTICE_FRAME = re.compile(r"(?:^|号)各(?:(?!下列|以下|如下|应当|可以)[^。；：:])*[：:]$|印发给你们|请认真(?:抓好)?贯彻(?:落实|执行)")
 
 REFUSAL = "现有政策条款中没有找到能直接回答这个问题的规定。"
 

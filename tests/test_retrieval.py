@@ -2,7 +2,7 @@
 
 import pytest
 
-from assistant.documents.sentences import statements
+from assistant.documents.sentences import is_statement, statements
 from assistant.index.store import sentence_vector_ids, split_vector_id, vector_keys
 from assistant.retrieval.hybrid import SearchFilters, search
 from assistant.retrieval.retriever import HybridRetriever
@@ -83,6 +83,18 @@ def test_every_stating_sentence_is_a_vector_of_its_chunk(kb):
     # A heading line and a 责任单位 line are no keys of their own.
     measure = next(c for c in kb.chunks.values() if c.section.endswith("（十六）降低用电成本"))
     assert not any(s.startswith("责任单位") for s in statements(measure))
+
+
+def test_the_frame_of_a_notice_is_no_statement_but_a_lead_in_is(kb):
+    """The plan's notice names its recipients and hands the plan over: those lines state no rule, and quoting
+    them answered nothing. A lead-in that starts with 各 and ends with a colon is a statement."""
+    header = next(c for c in kb.chunks.values() if c.doc_id == PLAN and "印发给你们" in c.text)
+    said = statements(header)
+    assert said and not any("印发给你们" in s or s.startswith("各县（区）人民政府") for s in said)
+    frame = "各省、自治区、直辖市人民政府，国务院各部委、各直属机构："
+    assert any(frame in c.text for c in kb.chunks.values())
+    assert not any(frame in s for c in kb.chunks.values() for s in statements(c))
+    assert is_statement("各级人民政府应当采取下列措施：", False)
 
 
 def test_a_vector_id_names_its_chunk_whatever_the_file_name_holds():

@@ -7,7 +7,7 @@ quotes them. They split alike, so a sentence's vector, embedded once, serves bot
 
 from assistant.documents.chunking import SENTENCE, Chunk
 from assistant.documents.structure import SENTENCE_END, detect_heading
-from assistant.vocabulary import DUTY_LINE
+from assistant.vocabulary import DUTY_LINE, NOTICE_FRAME
 
 CLAUSE_MARKS = SENTENCE_END + "，,：:"
 
@@ -42,9 +42,9 @@ def says_little(text: str, opens_chunk: bool) -> bool:
 
 
 def is_statement(text: str, opens_chunk: bool) -> bool:
-    """A sentence that can answer a question by itself: neither a heading nor a 责任单位 line (the answerer adds
-    that line where the question asks who is responsible)."""
-    return not says_little(text, opens_chunk) and not DUTY_LINE.match(text)
+    """A sentence that can answer a question by itself: neither a heading, nor a 责任单位 line (the answerer adds
+    that line where the question asks who is responsible), nor the frame of a notice (its recipients, "现印发给你们")."""
+    return not says_little(text, opens_chunk) and not DUTY_LINE.match(text) and not NOTICE_FRAME.search(text)
 
 
 def statements(chunk: Chunk) -> list[str]:

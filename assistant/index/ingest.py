@@ -74,9 +74,9 @@ if TYPE_CHECKING:
 CORPUS_DATA_FILES = {AMENDMENTS_FILE, APPROVALS_FILE}
 # Bump when loading, chunking or item extraction changes, so that unchanged files are read again.
 PIPELINE_VERSION = (
-    13  # 10: chunk vectors under vector_id (store.HASHED_VECTOR_IDS); 11: the 小型微利企业 item tag; 12: OCR marks on chunks;
+    14  # 10: chunk vectors under vector_id (store.HASHED_VECTOR_IDS); 11: the 小型微利企业 item tag; 12: OCR marks on chunks;
 )
-# 13: each stating sentence of a chunk is a vector of its own (store.VectorKey)
+# 13: each stating sentence of a chunk is a vector of its own (store.VectorKey); 14: a notice's frame is no statement
 # A wider graph search costs little and keeps dense search near-exact (p95 19 ms at 95k chunks, README "Scale").
 HNSW_CONFIGURATION = {"hnsw": {"space": "cosine", "ef_construction": 200, "ef_search": 200, "max_neighbors": 32}}
 
