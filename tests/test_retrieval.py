@@ -3,6 +3,7 @@
 import pytest
 
 from assistant.documents.sentences import is_statement, statements
+from assistant.index.knowledge_base import KnowledgeBase
 from assistant.index.store import sentence_vector_ids, split_vector_id, vector_keys
 from assistant.retrieval.hybrid import SearchFilters, search
 from assistant.retrieval.retriever import HybridRetriever
@@ -101,3 +102,17 @@ def test_a_vector_id_names_its_chunk_whatever_the_file_name_holds():
     assert split_vector_id("a@b.c.md#0003@0123456789abcdef") == ("a@b.c.md#0003", "a@b.c.md#0003@0123456789abcdef", None)
     assert split_vector_id("a@b.c.md#0003@0123456789abcdef.12") == ("a@b.c.md#0003", "a@b.c.md#0003@0123456789abcdef", 12)
     assert sentence_vector_ids(["x@1", "y@2"], [2, 0]) == ["x@1", "x@1.0", "x@1.1", "y@2"]
+
+
+def test_a_question_naming_a_county_favours_the_citys_own_measures(corpus_settings, kb):
+    """利州区 is in 广元: the plan's finance measure comes before the national regulation's article; the same
+    question without the place ranks as it does with the place weight off."""
+    without = KnowledgeBase(corpus_settings.model_copy(update={"place_weight": 0.0}))
+    question = "利州区的小公司贷款难，有什么办法？"
+    top = [hit.chunk for hit in search(kb, question, 5)]
+    assert top[0].doc_id == PLAN and top[0].section.endswith("（十一）优化金融服务水平")
+    off = [hit.chunk for hit in search(without, question, 5)]
+    assert off[0].doc_id != PLAN and any(c.section.endswith("（十一）优化金融服务水平") for c in off)
+    placeless = "小公司贷款难，有什么办法？"
+    assert [h.chunk.chunk_id for h in search(kb, placeless, 10)] == [h.chunk.chunk_id for h in search(without, placeless, 10)]
+    without.close()

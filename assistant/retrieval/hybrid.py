@@ -7,7 +7,7 @@ from pydantic import BaseModel
 
 from assistant.documents.chunking import Chunk
 from assistant.index.knowledge_base import KnowledgeBase
-from assistant.vocabulary import level_tier
+from assistant.vocabulary import CITY_REGION, NAMES_THE_CITY, level_tier
 
 Mode = Literal["hybrid", "bm25", "dense"]
 MODES: tuple[Mode, ...] = ("hybrid", "bm25", "dense")
@@ -167,6 +167,10 @@ def search(
                 fused[cid] = fused.get(cid, 0.0) + weight / (RRF_K + r)
         for cid in kb.superseded & fused.keys():
             fused[cid] *= SUPERSEDED_WEIGHT  # the newer document's clause comes first
+        if settings.place_weight and NAMES_THE_CITY.search(query):
+            for cid in fused:
+                if kb.chunks[cid].region == CITY_REGION:
+                    fused[cid] *= 1.0 + settings.place_weight
         scored = sorted(fused.items(), key=lambda item: (-item[1], item[0]))
     else:
         scored = lexical or dense
