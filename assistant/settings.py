@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     # How many candidates each retriever contributes to the fusion.
     candidates: int = Field(50, ge=5, le=500)
     # Weight of the BM25 ranking in the fusion (dense has 1.0); chosen on eval/gold.jsonl (README "Evaluation").
-    bm25_weight: float = Field(2.0, ge=0.0, le=10.0)
+    bm25_weight: float = Field(1.5, ge=0.0, le=10.0)
     # Everyday → statutory terms (default: the shipped assistant/data/thesaurus.tsv). The statutory terms of a
     # question's everyday words are added to its BM25 query with this weight (the user's own words have 1.0),
     # and to its dense query when `expand_dense` is on.
