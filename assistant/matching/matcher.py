@@ -188,7 +188,8 @@ class Matcher:
         groups, and searching the need with the industry before it all did worse on eval/matching.jsonl.)"""
         ranking: list[str] = []
         mode = "hybrid" if vector is not None else "bm25"
-        for hit in search(self.kb, need, self.kb.settings.candidates, mode, vector=vector):
+        depth = self.kb.settings.match_candidates
+        for hit in search(self.kb, need, depth, mode, vector=vector, candidates=depth):
             item_id = item_key(hit.chunk.doc_id, hit.chunk.section)
             if item_id in eligible and item_id not in ranking:
                 ranking.append(item_id)

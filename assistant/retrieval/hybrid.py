@@ -131,13 +131,15 @@ def search(
     mode: Mode = "hybrid",
     filters: SearchFilters | None = None,
     vector: list[float] | None = None,
+    candidates: int | None = None,
 ) -> list[SearchHit]:
-    """The best k passages for `query`; `vector` is its embedding when the caller has already computed it."""
+    """The best k passages for `query`; `vector` is its embedding when the caller has already computed it;
+    `candidates`, how many each retriever contributes, when not `settings.candidates` (matching's own)."""
     filters = filters or SearchFilters()
     query = query.strip()
     if not query:
         return []
-    n = max(kb.settings.candidates, k)
+    n = max(candidates or kb.settings.candidates, k)
     # Everyday words bridged to the corpus's statutory ones (only when a weight asks for it: it costs a lookup).
     expansion = kb.thesaurus.expand(query) if kb.settings.expansion_weight or kb.settings.expand_dense else []
     lexical = bm25_candidates(kb, query, n, filters, expansion) if mode in ("hybrid", "bm25") else []
