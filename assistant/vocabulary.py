@@ -11,10 +11,11 @@ PARKS = ["广元经济技术开发区", "广元国际铁路港", "市天然气�
 # Places a policy text may name, in the order item tags list them (经开区 is the short name of the first park).
 PLACE_NAMES = [*COUNTIES, PARKS[0], "经开区", *PARKS[1:]]
 CITY = "广元"
-# A question that names the city or one of its counties (by its short name: 苍溪, 利州) is about this region's
-# policies: search favours the documents whose region it is (`place_weight`).
+# A question that names the city, one of its counties by its short name (苍溪, 利州) or 经开区 is about this region's
+# policies: search favours the documents whose region it is (`place_weight`). Broader than `in_guangyuan`, which
+# reads a profile's place and wants the county's full name.
 CITY_REGION = "四川省广元市"
-NAMES_THE_CITY = re.compile("|".join(["广元", *(county[:2] for county in COUNTIES), "经开区"]))
+NAMES_THE_CITY = re.compile("|".join([CITY, *(county[:2] for county in COUNTIES), "经开区"]))
 
 # The line of a plan's measure that names who carries it out: "责任单位：市发展改革委；各县区政府".
 DUTY_LINE = re.compile(r"^责任单位[:：]")

@@ -223,6 +223,7 @@ class _Rows:
     layout: list[list] = field(default_factory=list)
     new_chunks: dict[str, Chunk] = field(default_factory=dict)  # by vector id, those of new and changed documents
     counts: TermCounts | None = None
+    keys: dict[str, VectorKey] = field(default_factory=dict)  # key()'s memo, by vector id
 
     def chunk(self, vid: str) -> Chunk:
         """A chunk by its vector id: parsed from its line when it comes from the previous build."""
@@ -238,13 +239,9 @@ class _Rows:
     def key(self, vid: str) -> VectorKey:
         """What a vector id stands for: a chunk, or one of its sentences. A chunk's keys are made together, once
         (splitting it into sentences for each of them would repeat the work a few times per chunk)."""
-        if vid not in self._keys:
-            self._keys.update(vector_keys([self.chunk(split_vector_id(vid)[1])]))
-        return self._keys[vid]
-
-    @cached_property
-    def _keys(self) -> dict[str, VectorKey]:
-        return {}
+        if vid not in self.keys:
+            self.keys.update(vector_keys([self.chunk(split_vector_id(vid)[1])]))
+        return self.keys[vid]
 
     @cached_property
     def _row(self) -> dict[str, int]:
