@@ -102,7 +102,7 @@ class Settings(BaseSettings):
 
     # Extractive answers refuse when the best sentence's evidence score is below this; calibrated on
     # eval/gold.jsonl (see README "How the extractive answerer decides").
-    refusal_threshold: float = Field(0.6, ge=0.0, le=1.0)
+    refusal_threshold: float = Field(0.5, ge=0.0, le=1.0)
     # Added to the evidence score of a sentence that states the kind of fact the question asks for (a period,
     # an amount, a rate, whether it is allowed, how to apply, the conditions).
     asked_fact_bonus: float = Field(0.0, ge=0.0, le=1.0)
@@ -110,6 +110,11 @@ class Settings(BaseSettings):
     # embedding's similarity to the question's; and a bonus of `evidence_rank_bonus` / (its passage's rank).
     evidence_lexical_weight: float = Field(0.3, ge=0.0, le=1.0)
     evidence_rank_bonus: float = Field(0.0, ge=0.0, le=1.0)
+    # Added to the score that orders a passage's sentences (not to what a refusal is decided on): this weight ×
+    # the passage's search score relative to the best passage's, and this weight × how close the question is to
+    # the nearest question attached to the passage's section (README "Which sentences answer").
+    evidence_search_weight: float = Field(0.7, ge=0.0, le=2.0)
+    evidence_question_weight: float = Field(0.7, ge=0.0, le=2.0)
     # Matching: each stated need's ranking holds the eligible items of its best passages, at most this many; the
     # first places go to each need's best `match_need_quota` items in turn. Chosen by cross-validation on
     # eval/matching.jsonl (README "Policy matching").

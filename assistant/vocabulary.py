@@ -27,6 +27,11 @@ NOTICE_FRAME = re.compile(r"(?:^|号)各(?:(?!下列|以下|如下|应当|可以
 REFUSAL = "现有政策条款中没有找到能直接回答这个问题的规定。"
 
 
+def without_city_name(question: str) -> str:
+    """The question with 广元(市) taken out ("在广元接燃气要多久？" → "在接燃气要多久？"); unchanged if nothing is left."""
+    return re.sub(f"{CITY}市?", "", question).strip() or question
+
+
 def in_guangyuan(place: str) -> bool:
     """A place text (county, park, address) that lies in Guangyuan."""
     return CITY in place or any(name in place for name in COUNTIES)

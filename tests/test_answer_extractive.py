@@ -3,7 +3,8 @@
 import pytest
 
 from assistant.answering.answer import Assistant, AssistantError, Message
-from assistant.vocabulary import REFUSAL, duty_units
+from assistant.index.knowledge_base import KnowledgeBase
+from assistant.vocabulary import REFUSAL, duty_units, without_city_name
 from conftest import PLAN, assert_verbatim
 
 
@@ -96,3 +97,32 @@ def test_a_list_item_comes_with_its_lead_in(assistant):
     answer = assistant.ask("中介帮人找工作，可以收押金或者扣身份证吗？")
     assert "向劳动者收取押金" in answer.answer and "职业中介机构不得有下列行为" in answer.answer
     assert_verbatim(answer)
+
+
+def test_the_passage_search_found_brings_the_sentence_that_answers(assistant, corpus_settings):
+    """ "利息怎么算" is most like a tax clause's "按日加收利息"; the passage that search ranks first, and whose attached
+    questions are closest, is 保障中小企业款项支付条例's article on late payment, so its rate is quoted."""
+    question = "对方付款晚了，利息怎么算？"
+    answer = assistant.ask(question)
+    assert "1年期贷款市场报价利率" in answer.answer and "万分之五" in answer.answer
+    assert "特别纳税调整" not in answer.answer
+    assert_verbatim(answer)
+    # The sentences alone, without what their passages add, pick the tax clause's interest instead.
+    settings = corpus_settings.model_copy(update={"evidence_search_weight": 0.0, "evidence_question_weight": 0.0})
+    alone_answer = Assistant(settings, KnowledgeBase(settings)).ask(question)
+    assert "1年期贷款市场报价利率" not in alone_answer.answer and "特别纳税调整" in alone_answer.answer
+
+
+def test_the_city_name_does_not_choose_the_sentence(assistant):
+    """Every measure of the plan is about 广元; the sentence that spells it out (《广元市优化营商环境条例》) must not win a
+    question for naming it."""
+    answer = assistant.ask("想当面跟市里提提意见，广元多久开一次跟老板们的见面会？")
+    first = answer.answer.splitlines()[1]
+    assert "每季度组织重点行业商（协）会及民营企业代表召开一次恳谈会" in first
+    assert "《广元市优化营商环境条例》" not in answer.answer
+
+
+def test_without_city_name():
+    assert without_city_name("在广元市接燃气要多久？") == "在接燃气要多久？"
+    assert without_city_name("苍溪县广元农商行贷款") == "苍溪县农商行贷款"  # a county's name stays
+    assert without_city_name("广元") == "广元"  # nothing would be left

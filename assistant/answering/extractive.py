@@ -19,7 +19,7 @@ from assistant.documents.chunking import Chunk
 from assistant.documents.sentences import is_statement
 from assistant.index.knowledge_base import KnowledgeBase
 from assistant.retrieval.hybrid import SearchHit
-from assistant.vocabulary import DUTY_LINE, REFUSAL, duty_units
+from assistant.vocabulary import DUTY_LINE, REFUSAL, duty_units, without_city_name
 
 OWNER_QUESTION = re.compile(r"谁|哪个部门|哪些部门|哪个单位|哪家单位|什么部门|牵头|负责|找哪|主管|配合")
 LIST_QUESTION = re.compile(r"哪些|哪几|有什么|包括|渠道|方式|途径|措施|几种|列举")
@@ -79,6 +79,11 @@ MAX_LIST_SENTENCES = 6
 KEEP_RATIO = 0.8
 
 
+def dense_scale(similarity: float) -> float:
+    """An e5 cosine mapped from DENSE_LOW..DENSE_HIGH onto 0..1."""
+    return min(max((similarity - DENSE_LOW) / (DENSE_HIGH - DENSE_LOW), 0.0), 1.0)
+
+
 @dataclass
 class Evidence:
     span: Span
@@ -88,17 +93,17 @@ class Evidence:
     bonus: float = 0.0  # the sentence states the kind of fact the question asks for
     lexical_weight: float = 0.3  # settings.evidence_lexical_weight
     rank_bonus: float = 0.0  # settings.evidence_rank_bonus / the rank of its passage
+    passage: float = 0.0  # how well its passage answers the question as a whole (`passage_evidence`)
 
     @property
     def support(self) -> float:
         """How well the sentence answers the question by itself: what a refusal is decided on."""
-        dense = min(max((self.dense - DENSE_LOW) / (DENSE_HIGH - DENSE_LOW), 0.0), 1.0)
-        return self.lexical_weight * self.lexical + (1 - self.lexical_weight) * dense + self.bonus
+        return self.lexical_weight * self.lexical + (1 - self.lexical_weight) * dense_scale(self.dense) + self.bonus
 
     @property
     def score(self) -> float:
-        """What orders the sentences: their support, and how high search ranked their passage."""
-        return self.support + self.rank_bonus
+        """What orders the sentences: their support, and how well their passage answers the question."""
+        return self.support + self.rank_bonus + self.passage
 
 
 @dataclass
@@ -155,6 +160,10 @@ class Extractor:
         return sum(w for t, w in zip(terms, weights) if t in text) / total if total else 0.0
 
     def evidence(self, question: str, hits: list[SearchHit]) -> list[Evidence]:
+        # The city's name chooses the documents (search's `place_weight`), not the sentence: every sentence of the
+        # plan is about 广元, and those that spell it out (《广元市优化营商环境条例》…) would win every question that
+        # names it. A county's name stays: it can single out the measure for that county.
+        question = without_city_name(question)
         terms = list(dict.fromkeys(self.kb.lexical.tokenizer(question)))
         weights = [self.kb.lexical.idf(t) for t in terms]
         spans = [(hit.rank, span) for hit in hits for span in sentence_spans(hit.chunk)]
@@ -169,6 +178,7 @@ class Extractor:
         asked = asked_facts(question)
         settings = self.kb.settings
         bonus = settings.asked_fact_bonus
+        passages = self.passage_evidence(query, hits)
         found = []
         for (rank, span), similarity in zip(spans, dense):
             own = self.coverage(terms, weights, span.text.lower())
@@ -178,9 +188,44 @@ class Extractor:
             lexical = 0.7 * own + 0.3 * context
             found.append(
                 Evidence(
-                    span, rank, lexical, float(similarity), states, settings.evidence_lexical_weight, settings.evidence_rank_bonus / rank
+                    span,
+                    rank,
+                    lexical,
+                    float(similarity),
+                    states,
+                    settings.evidence_lexical_weight,
+                    settings.evidence_rank_bonus / rank,
+                    passages.get(span.chunk.chunk_id, 0.0),
                 )
             )
+        return found
+
+    def passage_evidence(self, query: np.ndarray, hits: list[SearchHit]) -> dict[str, float]:
+        """What a passage adds to the score of each of its sentences: the sentence most like the question is often
+        not the one that answers it, while search, with the attached questions, knows better which passage does.
+        Two parts: the passage's fused search score relative to the best passage's (`evidence_search_weight`),
+        and how close the question is to the nearest question attached to its section, on the dense scale
+        (`evidence_question_weight`)."""
+        settings = self.kb.settings
+        found = {hit.chunk.chunk_id: 0.0 for hit in hits}
+        top = max((hit.score for hit in hits), default=0.0)
+        if settings.evidence_search_weight and top > 0:
+            for hit in hits:
+                found[hit.chunk.chunk_id] += settings.evidence_search_weight * hit.score / top
+        if settings.evidence_question_weight:
+            # The questions point to sections of this index's passages; a passage from elsewhere (the eval's
+            # baseline splits the documents its own way) has none.
+            ids = {
+                hit.chunk.chunk_id: self.kb.questions_by_section.get((hit.chunk.doc_id, hit.chunk.section), [])
+                for hit in hits
+                if hit.chunk.chunk_id in self.kb.chunks
+            }
+            vectors = self.kb.question_vectors(sorted({q for group in ids.values() for q in group}))
+            unit = query / (np.linalg.norm(query) + 1e-9)
+            for chunk_id, group in ids.items():
+                similarities = [float(np.dot(vectors[q], unit) / (np.linalg.norm(vectors[q]) + 1e-9)) for q in group if q in vectors]
+                if similarities:
+                    found[chunk_id] += settings.evidence_question_weight * dense_scale(max(similarities))
         return found
 
     def answer(self, question: str, hits: list[SearchHit], threshold: float) -> ExtractiveAnswer:

@@ -186,6 +186,21 @@ class KnowledgeBase:
             return []
         return self._nearest(self.question_collection, vector, n, None)
 
+    @cached_property
+    def questions_by_section(self) -> dict[tuple[str, str], list[str]]:
+        """The attached questions' ids of each (document, section)."""
+        grouped: dict[tuple[str, str], list[str]] = {}
+        for question in self.questions.values():
+            grouped.setdefault((question.doc_id, question.section), []).append(question.question_id)
+        return grouped
+
+    def question_vectors(self, question_ids: list[str]) -> dict[str, list[float]]:
+        """The stored vectors of these attached questions (one Chroma read, no embedding)."""
+        if not question_ids or not self.manifest.questions_collection:
+            return {}
+        found = self.question_collection.get(ids=question_ids, include=["embeddings"])
+        return dict(zip(found["ids"], found["embeddings"]))
+
     def question_lexical_search(self, query: str, n: int) -> list[tuple[str, float]]:
         return self.question_lexical.search(query, n) if self.question_lexical else []
 
