@@ -99,30 +99,49 @@ def test_a_list_item_comes_with_its_lead_in(assistant):
     assert_verbatim(answer)
 
 
+def best_sentence(assistant: Assistant, question: str) -> str:
+    """The sentence the extractive answerer ranks first for a question."""
+    evidence = assistant.extractor.evidence(question, assistant.retrieve(question))
+    return max(evidence, key=lambda e: e.score).span.text
+
+
 def test_the_passage_search_found_brings_the_sentence_that_answers(assistant, corpus_settings):
     """ "利息怎么算" is most like a tax clause's "按日加收利息"; the passage that search ranks first, and whose attached
-    questions are closest, is 保障中小企业款项支付条例's article on late payment, so its rate is quoted."""
+    questions are closest, is 保障中小企业款项支付条例's article on late payment, so its rate comes first."""
     question = "对方付款晚了，利息怎么算？"
+    assert "逾期利息" in best_sentence(assistant, question)
     answer = assistant.ask(question)
     assert "1年期贷款市场报价利率" in answer.answer and "万分之五" in answer.answer
-    assert "特别纳税调整" not in answer.answer
     assert_verbatim(answer)
-    # The sentences alone, without what their passages add, pick the tax clause's interest instead.
+    # The sentences alone, without what their passages add, put the tax clause's interest first.
     settings = corpus_settings.model_copy(update={"evidence_search_weight": 0.0, "evidence_question_weight": 0.0})
-    alone_answer = Assistant(settings, KnowledgeBase(settings)).ask(question)
-    assert "1年期贷款市场报价利率" not in alone_answer.answer and "特别纳税调整" in alone_answer.answer
+    alone = Assistant(settings, KnowledgeBase(settings))
+    assert "逾期利息" not in best_sentence(alone, question)
 
 
 def test_the_city_name_does_not_choose_the_sentence(assistant):
     """Every measure of the plan is about 广元; the sentence that spells it out (《广元市优化营商环境条例》) must not win a
     question for naming it."""
-    answer = assistant.ask("想当面跟市里提提意见，广元多久开一次跟老板们的见面会？")
-    first = answer.answer.splitlines()[1]
-    assert "每季度组织重点行业商（协）会及民营企业代表召开一次恳谈会" in first
-    assert "《广元市优化营商环境条例》" not in answer.answer
+    question = "想当面跟市里提提意见，广元多久开一次跟老板们的见面会？"
+    assert "广元" not in best_sentence(assistant, question)
+    answer = assistant.ask(question).answer
+    assert "每季度组织重点行业商（协）会及民营企业代表召开一次恳谈会" in answer and "《广元市优化营商环境条例》" not in answer
 
 
 def test_without_city_name():
     assert without_city_name("在广元市接燃气要多久？") == "在接燃气要多久？"
     assert without_city_name("苍溪县广元农商行贷款") == "苍溪县农商行贷款"  # a county's name stays
     assert without_city_name("广元") == "广元"  # nothing would be left
+
+
+def test_an_answer_quotes_up_to_max_quoted_sentences(assistant, corpus_settings):
+    """The employer's rate is the fourth-best sentence for "单位这头要出工资的几个点": quoting three leaves it out."""
+    question = "给员工交失业险，单位这头要出工资的几个点？"
+    answer = assistant.ask(question)
+    assert assistant.settings.max_quoted_sentences == 4 and len(answer.citations) <= 4
+    assert "本单位工资总额的2%" in answer.answer and "本人工资的1%" in answer.answer
+    assert_verbatim(answer)
+    settings = corpus_settings.model_copy(update={"max_quoted_sentences": 3})
+    fewer = Assistant(settings, KnowledgeBase(settings)).ask(question)
+    assert len(fewer.citations) == 3 and "本单位工资总额的2%" not in fewer.answer
+    assert {c.quote for c in fewer.citations} < {c.quote for c in answer.citations}

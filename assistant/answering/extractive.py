@@ -73,7 +73,6 @@ FOLLOW_UP = re.compile(r"^(那|那么|还有|另外|此外|如果|要是|它|其
 # The dense similarity range mapped onto 0..1, set on the first 61 gold questions (README "How the extractive
 # answerer decides"): e5 cosine similarities of related Chinese sentences sit between about 0.75 and 0.92.
 DENSE_LOW, DENSE_HIGH = 0.75, 0.92
-MAX_SENTENCES = 3
 MAX_LIST_SENTENCES = 6
 # Sentences whose score is this close to the best one are quoted too.
 KEEP_RATIO = 0.8
@@ -234,7 +233,7 @@ class Extractor:
             return ExtractiveAnswer(REFUSAL + "检索没有找到相关条款。", [], True, 0.0)
         best = evidence[0].score
         kind = question_kind(question)
-        limit = MAX_LIST_SENTENCES if kind == "list" else MAX_SENTENCES
+        limit = MAX_LIST_SENTENCES if kind == "list" else self.kb.settings.max_quoted_sentences
         chosen = self.distinct([e for e in evidence if e.score >= KEEP_RATIO * best], limit)
         if max(e.support for e in evidence) < threshold or not self.states_asked_quantity(question, evidence):
             lines, citations = self.quote_lines(self.distinct(evidence, 2))
