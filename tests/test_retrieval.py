@@ -110,7 +110,10 @@ def test_a_question_naming_a_county_favours_the_citys_own_measures(corpus_settin
     without = KnowledgeBase(corpus_settings.model_copy(update={"place_weight": 0.0}))
     question = "利州区的小公司贷款难，有什么办法？"
     top = [hit.chunk for hit in search(kb, question, 5)]
-    assert top[0].doc_id == PLAN and top[0].section.endswith("（十一）优化金融服务水平")
+    # Two of the plan's finance measures (（十一）优化金融服务水平 and the parks' 1.加强园区金融服务) tie within 0.3 %,
+    # and which comes first moves with the last digits of the embeddings; both are the city's answer.
+    assert top[0].doc_id == PLAN and "金融服务" in top[0].section
+    assert any(c.section.endswith("（十一）优化金融服务水平") for c in top[:2])
     off = [hit.chunk for hit in search(without, question, 5)]
     assert off[0].doc_id != PLAN and any(c.section.endswith("（十一）优化金融服务水平") for c in off)
     placeless = "小公司贷款难，有什么办法？"

@@ -234,7 +234,10 @@ class Extractor:
         best = evidence[0].score
         kind = question_kind(question)
         limit = MAX_LIST_SENTENCES if kind == "list" else self.kb.settings.max_quoted_sentences
-        chosen = self.distinct([e for e in evidence if e.score >= KEEP_RATIO * best], limit)
+        # "Close to the best" is measured on the support's scale: two sentences of one passage share its passage
+        # evidence, which would otherwise make every sentence of the best passage look close.
+        margin = (1 - KEEP_RATIO) * evidence[0].support
+        chosen = self.distinct([e for e in evidence if e.score >= best - margin], limit)
         if max(e.support for e in evidence) < threshold or not self.states_asked_quantity(question, evidence):
             lines, citations = self.quote_lines(self.distinct(evidence, 2))
             answer = REFUSAL + "以下是最相关的条款，供参考：\n" + "\n".join(lines)
