@@ -100,8 +100,8 @@ class Settings(BaseSettings):
     # With a model configured, write attached questions at ingest for new documents that have no questions file.
     write_questions: bool = True
 
-    # Extractive answers refuse when the best sentence's evidence score is below this; calibrated on
-    # eval/gold.jsonl (see README "How the extractive answerer decides").
+    # Extractive answers refuse when the best sentence's support is below this; chosen by cross-validation on the
+    # development set (see README "How the extractive answerer decides").
     refusal_threshold: float = Field(0.5, ge=0.0, le=1.0)
     # Added to the evidence score of a sentence that states the kind of fact the question asks for (a period,
     # an amount, a rate, whether it is allowed, how to apply, the conditions).
@@ -109,10 +109,10 @@ class Settings(BaseSettings):
     # The evidence score of a sentence: this share from the question's words it holds, the rest from its
     # embedding's similarity to the question's; and a bonus of `evidence_rank_bonus` / (its passage's rank).
     evidence_lexical_weight: float = Field(0.3, ge=0.0, le=1.0)
-    # An extractive answer quotes the best sentence and those within 80 % of its score, at most this many (a 有哪些
-    # question, six). Each one more carries more key facts and more to check (README "Which sentence answers").
-    max_quoted_sentences: int = Field(4, ge=1, le=10)
     evidence_rank_bonus: float = Field(0.0, ge=0.0, le=1.0)
+    # An extractive answer quotes the best sentence and those close to it, at most this many (a 有哪些 question,
+    # six). Each one more carries more key facts and more to check (README "Which sentence answers").
+    max_quoted_sentences: int = Field(4, ge=1, le=10)
     # Added to the score that orders a passage's sentences (not to what a refusal is decided on): this weight ×
     # the passage's search score relative to the best passage's, and this weight × how close the question is to
     # the nearest question attached to the passage's section (README "Which sentences answer").

@@ -117,6 +117,7 @@ def test_the_passage_search_found_brings_the_sentence_that_answers(assistant, co
     settings = corpus_settings.model_copy(update={"evidence_search_weight": 0.0, "evidence_question_weight": 0.0})
     alone = Assistant(settings, KnowledgeBase(settings))
     assert "逾期利息" not in best_sentence(alone, question)
+    alone.kb.close()
 
 
 def test_the_city_name_does_not_choose_the_sentence(assistant):
@@ -142,6 +143,8 @@ def test_an_answer_quotes_up_to_max_quoted_sentences(assistant, corpus_settings)
     assert "本单位工资总额的2%" in answer.answer and "本人工资的1%" in answer.answer
     assert_verbatim(answer)
     settings = corpus_settings.model_copy(update={"max_quoted_sentences": 3})
-    fewer = Assistant(settings, KnowledgeBase(settings)).ask(question)
+    three = Assistant(settings, KnowledgeBase(settings))
+    fewer = three.ask(question)
+    three.kb.close()
     assert len(fewer.citations) == 3 and "本单位工资总额的2%" not in fewer.answer
     assert {c.quote for c in fewer.citations} < {c.quote for c in answer.citations}

@@ -74,7 +74,7 @@ FOLLOW_UP = re.compile(r"^(那|那么|还有|另外|此外|如果|要是|它|其
 # answerer decides"): e5 cosine similarities of related Chinese sentences sit between about 0.75 and 0.92.
 DENSE_LOW, DENSE_HIGH = 0.75, 0.92
 MAX_LIST_SENTENCES = 6
-# Sentences whose score is this close to the best one are quoted too.
+# Sentences whose score falls short of the best one's by less than (1 - KEEP_RATIO) × its support are quoted too.
 KEEP_RATIO = 0.8
 
 
