@@ -169,10 +169,11 @@ def search(
                 fused[cid] = fused.get(cid, 0.0) + weight / (RRF_K + r)
         for cid in kb.superseded & fused.keys():
             fused[cid] *= SUPERSEDED_WEIGHT  # the newer document's clause comes first
-        if settings.place_weight and NAMES_THE_CITY.search(query):
+        local = settings.local_weight + (settings.place_weight if NAMES_THE_CITY.search(query) else 0.0)
+        if local:
             for cid in fused:
                 if kb.chunks[cid].region == CITY_REGION:
-                    fused[cid] *= 1.0 + settings.place_weight
+                    fused[cid] *= 1.0 + local
         scored = sorted(fused.items(), key=lambda item: (-item[1], item[0]))
     else:
         scored = lexical or dense
