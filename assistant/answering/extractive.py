@@ -207,18 +207,15 @@ class Extractor:
         (`evidence_question_weight`)."""
         settings = self.kb.settings
         found = {hit.chunk.chunk_id: 0.0 for hit in hits}
-        top = max((hit.score for hit in hits), default=0.0)
+        # Only this index's passages weigh in: a passage from elsewhere (the eval's baseline splits the documents
+        # its own way) has its score on another scale, and no attached questions.
+        ours = [hit for hit in hits if hit.chunk.chunk_id in self.kb.chunks]
+        top = max((hit.score for hit in ours), default=0.0)
         if settings.evidence_search_weight and top > 0:
-            for hit in hits:
+            for hit in ours:
                 found[hit.chunk.chunk_id] += settings.evidence_search_weight * hit.score / top
         if settings.evidence_question_weight:
-            # The questions point to sections of this index's passages; a passage from elsewhere (the eval's
-            # baseline splits the documents its own way) has none.
-            ids = {
-                hit.chunk.chunk_id: self.kb.questions_by_section.get((hit.chunk.doc_id, hit.chunk.section), [])
-                for hit in hits
-                if hit.chunk.chunk_id in self.kb.chunks
-            }
+            ids = {hit.chunk.chunk_id: self.kb.questions_by_section.get((hit.chunk.doc_id, hit.chunk.section), []) for hit in ours}
             vectors = self.kb.question_vectors(sorted({q for group in ids.values() for q in group}))
             unit = query / (np.linalg.norm(query) + 1e-9)
             for chunk_id, group in ids.items():
