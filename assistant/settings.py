@@ -79,8 +79,9 @@ class Settings(BaseSettings):
     # A question that names 广元 or one of its counties: the fused scores of the city's own documents are raised by
     # this share. 0 turns it off. Chosen by cross-validation on the development set.
     place_weight: float = Field(0.5, ge=0.0, le=5.0)
-    # Every asker is an enterprise in 广元: the city's own documents are raised by this share for every question,
-    # named place or not (on top of `place_weight` when the city is named). Chosen by cross-validation on MRR.
+    # Every asker is an enterprise in 广元: in hybrid search the city's own documents are raised by this share for
+    # every question, named place or not (`place_weight` comes on top when the city is named). Chosen by
+    # cross-validation on MRR.
     local_weight: float = Field(0.1, ge=0.0, le=5.0)
 
     # When set, vectors live in a Chroma server (`chroma run`) instead of under index_dir.

@@ -92,8 +92,8 @@ def test_quick_eval_meets_the_committed_thresholds(corpus_settings, tmp_path):
     """The regression guard: fails when a metric drops below eval/thresholds.toml."""
     result = run_cli(["eval", "--quick", "--no-progress", "--reports-dir", str(tmp_path)], corpus_settings)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "171 questions from eval/gold.jsonl and eval/dev-situations.jsonl, 160 from eval/blind.jsonl" in result.stdout
-    assert "| hybrid | 171 |" in result.stdout and "| extractive | 171 |" in result.stdout and "| blind/extractive | 160 |" in result.stdout
+    assert "168 questions from eval/gold.jsonl and eval/dev-situations.jsonl, 160 from eval/blind.jsonl" in result.stdout
+    assert "| hybrid | 168 |" in result.stdout and "| extractive | 168 |" in result.stdout and "| blind/extractive | 160 |" in result.stdout
     assert "Development set beside the blind split" in result.stdout and "| hybrid@laws |" in result.stdout
     assert "Policy matching (ours beside the naive BM25 matcher" in result.stdout
     assert "| matching/naive | 22 |" in result.stdout and "| blind/matching | 34 |" in result.stdout
@@ -101,7 +101,7 @@ def test_quick_eval_meets_the_committed_thresholds(corpus_settings, tmp_path):
     [folder] = list(tmp_path.iterdir())
     assert {"results.jsonl", "report.md", "report.html", "metrics.png", "types.png", "latency.png"} <= {p.name for p in folder.iterdir()}
     rows = [json.loads(line) for line in (folder / "results.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert len(rows) == 2 * 171 + 2 * 160 and {r["config"] for r in rows} == {"hybrid", "extractive"}
+    assert len(rows) == 2 * 168 + 2 * 160 and {r["config"] for r in rows} == {"hybrid", "extractive"}
     assert {r["id"][:2] for r in rows} >= {"p0", "d-", "b-"}  # own, situational and blind questions
     answered = next(r for r in rows if r["config"] == "extractive" and r["id"] == "p001")
     assert "2.8‰" in answered["answer"]["answer"] and answered["correct"] is True and answered["retrieved"]

@@ -125,8 +125,8 @@ def test_a_question_naming_a_county_favours_the_citys_own_measures(corpus_settin
 
 def test_every_question_leans_towards_the_citys_own_documents(corpus_settings, kb):
     """The platform's askers are enterprises in 广元: a question that names no place still finds the plan's measure
-    (the guarantee fee of at most 1 %) among the first five, which the national laws push to tenth place when
-    the city's documents get no lean."""
+    (the guarantee fee of at most 1 %) among the first five, which the national laws push out of them (to tenth
+    place when this was written) when the city's documents get no lean."""
     flat = KnowledgeBase(corpus_settings.model_copy(update={"local_weight": 0.0}))
     question = "找政府背景的担保公司给我们小微企业贷款做担保，担保费一般收多少？"
 
