@@ -136,15 +136,23 @@ def test_without_city_name():
 
 
 def test_an_answer_quotes_up_to_max_quoted_sentences(assistant, corpus_settings):
-    """The employer's rate is the fourth-best sentence for "单位这头要出工资的几个点": quoting three leaves it out."""
+    """With BM25 reading the passages alone, the employer's rate is the fourth-best sentence for
+    "单位这头要出工资的几个点": quoting three leaves it out. (With the attached questions' words it comes first.)"""
     question = "给员工交失业险，单位这头要出工资的几个点？"
     answer = assistant.ask(question)
     assert assistant.settings.max_quoted_sentences == 4 and len(answer.citations) <= 4
-    assert "本单位工资总额的2%" in answer.answer and "本人工资的1%" in answer.answer
+    assert "本单位工资总额的2%" in answer.citations[0].quote and "本人工资的1%" in answer.answer
     assert_verbatim(answer)
-    settings = corpus_settings.model_copy(update={"max_quoted_sentences": 3})
-    three = Assistant(settings, KnowledgeBase(settings))
-    fewer = three.ask(question)
-    three.kb.close()
-    assert len(fewer.citations) == 3 and "本单位工资总额的2%" not in fewer.answer
-    assert {c.quote for c in fewer.citations} < {c.quote for c in answer.citations}
+
+    def ask_quoting(most: int):
+        settings = corpus_settings.model_copy(update={"expand_passages": False, "max_quoted_sentences": most})
+        plain = Assistant(settings, KnowledgeBase(settings))
+        try:
+            return plain.ask(question)
+        finally:
+            plain.kb.close()
+
+    four, three = ask_quoting(4), ask_quoting(3)
+    assert "本单位工资总额的2%" in four.answer and "本人工资的1%" in four.answer
+    assert len(three.citations) == 3 and "本单位工资总额的2%" not in three.answer
+    assert {c.quote for c in three.citations} < {c.quote for c in four.citations}

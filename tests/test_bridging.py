@@ -4,6 +4,7 @@
 import json
 import shutil
 
+import numpy as np
 import pytest
 
 from assistant.documents.chunking import chunk_document
@@ -13,6 +14,7 @@ from assistant.documents.questions import MAX_QUESTIONS_PER_SECTION, QUESTIONS_F
 from assistant.evaluation.wording import shares_run
 from assistant.index.ingest import corpus_files, ingest
 from assistant.index.knowledge_base import KnowledgeBase
+from assistant.index.lexical import LexicalIndex, TermCounts, Tokenizer
 from assistant.index.thesaurus import Thesaurus
 from assistant.retrieval.hybrid import search
 from assistant.service.service import Service
@@ -88,12 +90,53 @@ def test_attached_questions_lead_search_to_their_passage(tmp_path, unemployment_
     kb = KnowledgeBase(settings)
     assert [q.text for q in kb.questions.values()] == ["厂子倒了我下岗了，能拿几个月的钱？", "交了三年的失业险，丢了工作能领多久？"]
     question = "干了三年被辞退了，补助能领多久"  # not one of its words is in article 17
-    without = KnowledgeBase(settings.model_copy(update={"question_bm25_weight": 0.0, "question_dense_weight": 0.0}))
+    unlinked = {"question_bm25_weight": 0.0, "question_dense_weight": 0.0, "expand_passages": False}
+    without = KnowledgeBase(settings.model_copy(update=unlinked))
     rank = {
         name: next(h.rank for h in search(base, question, k=10) if h.chunk.section == section)
         for name, base in [("with", kb), ("without", without)]
     }
     assert rank["with"] == 1 and rank["without"] > 3
+
+
+def test_bm25_reads_a_passage_with_its_attached_questions_words(tmp_path, unemployment_corpus):
+    """Document expansion: 下岗 is in no article of the regulation, only in a question attached to article 17; the
+    expanded BM25 finds the article by it, the plain one finds nothing, and BM25 alone ranks the article first for
+    a question in those words only when it reads the questions too."""
+    corpus, section = unemployment_corpus
+    settings = make_settings(tmp_path / "index", corpus)
+    ingest(settings)
+    kb = KnowledgeBase(settings)
+    assert kb.expanded_lexical is not None
+    assert kb.lexical.search("下岗", 5) == []
+    found = kb.expanded_lexical.search("下岗", 5)
+    assert [kb.chunks[cid].section for cid, _ in found] == [section]
+    question = "厂子倒闭了下岗，钱能拿几个月"
+
+    def rank_by_bm25(expand: bool) -> int | None:
+        base = KnowledgeBase(settings.model_copy(update={"expand_passages": expand}))
+        return next((h.rank for h in search(base, question, 5, mode="bm25") if h.chunk.section == section), None)
+
+    assert rank_by_bm25(True) == 1 and rank_by_bm25(False) != 1
+
+
+def test_expanded_counts_score_as_the_passages_and_their_questions_read_together():
+    """The expanded index comes from term counts, not from tokenising the passages again; its BM25 scores are the
+    floats bm25s gives the concatenated tokens."""
+    tokenizer = Tokenizer()
+    passages = [
+        "第十七条 失业人员失业前所在单位和本人按照规定累计缴费时间满1年不足5年的，领取失业保险金的期限最长为12个月",
+        "第十八条 失业保险金的标准，按照低于当地最低工资标准、高于城市居民最低生活保障标准的水平确定",
+    ]
+    questions = ["厂子倒了我下岗了，能拿几个月的钱？", "失业金一个月能拿多少？", "交了三年失业险能领多久？"]
+    passage_tokens, question_tokens = [tokenizer(t) for t in passages], [tokenizer(q) for q in questions]
+    counts = TermCounts.count(passage_tokens).with_attached(TermCounts.count(question_tokens), [(0, 0), (1, 1), (0, 2)])
+    from_counts = LexicalIndex.from_counts(["a", "b"], counts, tokenizer)
+    together = [passage_tokens[0] + question_tokens[0] + question_tokens[2], passage_tokens[1] + question_tokens[1]]
+    concatenated = LexicalIndex.from_tokens(["a", "b"], together, tokenizer)
+    for query in ("下岗能拿几个月", "失业金一个月多少", "最低工资标准", "注销登记"):
+        assert np.array_equal(from_counts.scores(query), concatenated.scores(query)), query
+    assert from_counts.search("下岗", 2)[0][0] == "a" and from_counts.search("失业金多少", 2)[0][0] == "b"
 
 
 def test_editing_a_questions_file_re_ingests_its_document_and_a_broken_one_costs_only_the_questions(tmp_path, unemployment_corpus):

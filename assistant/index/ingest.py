@@ -47,6 +47,7 @@ from assistant.index.lexical import LexicalIndex, TermCounts, Tokenizer
 from assistant.index.previous import PART_FILES, PreviousBuild
 from assistant.index.store import (
     COLLECTION_PREFIX,
+    EXPANDED_BM25,
     QUESTIONS_PREFIX,
     DocumentRecord,
     KnowledgeBaseError,
@@ -573,7 +574,9 @@ def write_build(settings: Settings, embedder: CachedEmbeddings, plan: _Plan, pre
         folder.mkdir(parents=True)
         write_rows(folder, rows, others, tokenizer)
         if questions_name:
-            write_questions_index(vectors.client, embedder, rows.questions, questions_name, folder, tokenizer)
+            question_tokens = [tokenizer(q.text) for q in rows.questions]
+            write_questions_index(vectors.client, embedder, rows.questions, question_tokens, questions_name, folder, tokenizer)
+            write_expanded_passages(folder, rows, question_tokens, tokenizer)
         manifest = Manifest(
             build_id=build_id,
             created=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -743,6 +746,7 @@ def write_questions_index(
     client: "chromadb.ClientAPI",
     embedder: CachedEmbeddings,
     questions: list[AttachedQuestion],
+    tokens: list[list[str]],
     name: str,
     folder: Path,
     tokenizer: Tokenizer,
@@ -758,4 +762,18 @@ def write_questions_index(
     with (folder / "questions.jsonl").open("w", encoding="utf-8") as out:
         for question in questions:
             out.write(question.model_dump_json() + "\n")
-    LexicalIndex.build([q.question_id for q in questions], texts, tokenizer).save(folder / "bm25-questions")
+    LexicalIndex.from_tokens([q.question_id for q in questions], tokens, tokenizer).save(folder / "bm25-questions")
+
+
+def write_expanded_passages(folder: Path, rows: _Rows, question_tokens: list[list[str]], tokenizer: Tokenizer) -> None:
+    """BM25 over each passage with the words of the questions attached to its section added (document expansion,
+    as docT5query does with generated questions): a question that shares some words with the passage and others
+    with its questions finds it by both. Computed from the term counts, so unchanged passages are not tokenised
+    again."""
+    rows_of_section: dict[tuple[str, str], list[int]] = {}
+    for row, vid in enumerate(rows.vector_ids):
+        chunk = rows.chunk(vid)
+        rows_of_section.setdefault((chunk.doc_id, chunk.section), []).append(row)
+    pairs = [(row, j) for j, q in enumerate(rows.questions) for row in rows_of_section.get((q.doc_id, q.section), [])]
+    counts = rows.counts.with_attached(TermCounts.count(question_tokens), pairs)  # type: ignore[union-attr]
+    LexicalIndex.from_counts(rows.chunk_ids, counts, tokenizer).save(folder / EXPANDED_BM25)

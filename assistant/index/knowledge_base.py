@@ -16,6 +16,7 @@ from assistant.documents.items import PolicyItem
 from assistant.index.embeddings import make_provider
 from assistant.index.lexical import LexicalIndex, Tokenizer
 from assistant.index.store import (
+    EXPANDED_BM25,
     HASHED_VECTOR_IDS,
     DocumentRecord,
     KnowledgeBaseError,
@@ -93,6 +94,10 @@ class KnowledgeBase:
         self.questions = {q.question_id: q for q in read_questions(settings, manifest.build_id)}
         folder = build_dir(settings, manifest.build_id) / "bm25-questions"
         self.question_lexical = LexicalIndex.load(folder, self.lexical.tokenizer) if self.questions and folder.is_dir() else None
+        # BM25 over the passages with their attached questions' words (`expand_passages`); a build made before it
+        # was written, or without questions, has none, and search reads the passages alone.
+        folder = build_dir(settings, manifest.build_id) / EXPANDED_BM25
+        self.expanded_lexical = LexicalIndex.load(folder, self.lexical.tokenizer) if self.question_lexical and folder.is_dir() else None
 
     @cached_property
     def items(self) -> list[PolicyItem]:

@@ -206,6 +206,16 @@ class TermCounts:
         mine = sp.csr_matrix((self.matrix.data, self.matrix.indices, self.matrix.indptr), shape=(self.matrix.shape[0], len(terms)))
         return TermCounts(sp.vstack([mine, moved], format="csr"), terms)
 
+    def with_attached(self, extra: "TermCounts", pairs: list[tuple[int, int]]) -> "TermCounts":
+        """These rows, each with the counts of the rows of `extra` attached to it added: `(i, j)` attaches row j of
+        `extra` to row i (a passage and a question attached to its section)."""
+        both = self.stack(extra)
+        n = self.matrix.shape[0]
+        rows = np.array([i for i, _ in pairs], dtype=np.int64)
+        columns = np.array([j for _, j in pairs], dtype=np.int64)
+        attach = sp.csr_matrix((np.ones(len(pairs), dtype=np.int32), (rows, columns)), shape=(n, extra.matrix.shape[0]))
+        return TermCounts((both.matrix[:n] + attach @ both.matrix[n:]).tocsr(), both.terms).compact()
+
     def compact(self) -> "TermCounts":
         """Without the terms no row uses any more: a fresh index would never have seen them (and BM25's idf of
         an unknown term is the largest one seen)."""

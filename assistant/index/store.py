@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 COLLECTION_PREFIX = "policy-chunks-"
 # The vectors of the questions attached to passages live in a collection of their own, one per build.
 QUESTIONS_PREFIX = "policy-questions-"
+# A build's folder for BM25 over its passages with their attached questions' words (`expand_passages`).
+EXPANDED_BM25 = "bm25-expanded"
 # The pipeline version from which chunk vectors are stored under `vector_id` (chunk id and content hash).
 HASHED_VECTOR_IDS = 10
 

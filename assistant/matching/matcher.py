@@ -188,12 +188,13 @@ class Matcher:
         groups, and searching the need with the industry before it all did worse on eval/matching.jsonl.)"""
         ranking: list[str] = []
         mode = "hybrid" if vector is not None else "bm25"
-        depth = self.kb.settings.match_candidates
-        for hit in search(self.kb, need, depth, mode, vector=vector, candidates=depth):
+        settings = self.kb.settings
+        depth = settings.match_candidates
+        for hit in search(self.kb, need, depth, mode, vector=vector, candidates=depth, expanded=settings.match_expand_passages):
             item_id = item_key(hit.chunk.doc_id, hit.chunk.section)
             if item_id in eligible and item_id not in ranking:
                 ranking.append(item_id)
-                if len(ranking) == self.kb.settings.match_need_depth:
+                if len(ranking) == settings.match_need_depth:
                     break
         return ranking
 

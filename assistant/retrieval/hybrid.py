@@ -77,9 +77,13 @@ class SearchHit:
 SUPERSEDED_WEIGHT = 0.5
 
 
-def bm25_candidates(kb: KnowledgeBase, query: str, n: int, filters: SearchFilters, expansion: list[str] = ()) -> list[tuple[str, float]]:
+def bm25_candidates(
+    kb: KnowledgeBase, query: str, n: int, filters: SearchFilters, expansion: list[str] = (), expanded: bool = True
+) -> list[tuple[str, float]]:
+    """BM25 over the passages, with their attached questions' words when `expanded` and the build has them."""
     allowed = None if filters.is_empty() else {cid for cid, c in kb.chunks.items() if filters.matches(c)}
-    return kb.lexical.search(query, n, allowed, " ".join(expansion), kb.settings.expansion_weight)
+    index = kb.expanded_lexical if expanded and kb.expanded_lexical else kb.lexical
+    return index.search(query, n, allowed, " ".join(expansion), kb.settings.expansion_weight)
 
 
 def dense_candidates(
@@ -132,9 +136,11 @@ def search(
     filters: SearchFilters | None = None,
     vector: list[float] | None = None,
     candidates: int | None = None,
+    expanded: bool | None = None,
 ) -> list[SearchHit]:
     """The best k passages for `query`; `vector` is its embedding when the caller has already computed it;
-    `candidates`, how many each retriever contributes, when not `settings.candidates` (matching's own)."""
+    `candidates`, how many each retriever contributes, and `expanded`, whether BM25 reads the passages with their
+    attached questions' words, when not `settings.candidates` and `settings.expand_passages` (matching's own)."""
     filters = filters or SearchFilters()
     query = query.strip()
     if not query:
@@ -142,7 +148,8 @@ def search(
     n = max(candidates or kb.settings.candidates, k)
     # Everyday words bridged to the corpus's statutory ones (only when a weight asks for it: it costs a lookup).
     expansion = kb.thesaurus.expand(query) if kb.settings.expansion_weight or kb.settings.expand_dense else []
-    lexical = bm25_candidates(kb, query, n, filters, expansion) if mode in ("hybrid", "bm25") else []
+    expanded = kb.settings.expand_passages if expanded is None else expanded
+    lexical = bm25_candidates(kb, query, n, filters, expansion, expanded) if mode in ("hybrid", "bm25") else []
     # Embedded once: the passages' and the attached questions' dense searches share it.
     if vector is None:
         vector = kb.embedder.embed_query(query) if mode in ("hybrid", "dense") else []
