@@ -120,6 +120,20 @@ def test_bm25_reads_a_passage_with_its_attached_questions_words(tmp_path, unempl
     assert rank_by_bm25(True) == 1 and rank_by_bm25(False) != 1
 
 
+def test_an_index_built_before_the_expanded_bm25_gets_it_at_the_next_ingest(tmp_path, unemployment_corpus):
+    """Nothing in the corpus changed, but the live build has no expanded BM25 (it was written before there was one):
+    the ingest writes a new build with it, embedding nothing."""
+    corpus, section = unemployment_corpus
+    settings = make_settings(tmp_path / "index", corpus)
+    first = ingest(settings)
+    shutil.rmtree(settings.index_dir / "builds" / first.build_id / "bm25-expanded")
+    assert KnowledgeBase(settings).expanded_lexical is None
+    second = ingest(settings)
+    assert second.build_id and second.build_id != first.build_id and second.embedded == 0
+    assert KnowledgeBase(settings).expanded_lexical is not None
+    assert ingest(settings).build_id is None  # and then nothing more to do
+
+
 def test_expanded_counts_score_as_the_passages_and_their_questions_read_together():
     """The expanded index comes from term counts, not from tokenising the passages again; its BM25 scores are the
     floats bm25s gives the concatenated tokens."""

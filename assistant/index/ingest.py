@@ -535,13 +535,19 @@ def ingest(
         report = plan.report
         report.chunks = sum(record.chunks for record in plan.records)
         # Nothing could be indexed, or nothing changed: the previous index (if any) stays as it is.
-        if plan.records and (rebuild or previous is None or plan.changed):
+        if plan.records and (rebuild or previous is None or plan.changed or lacks_expanded_bm25(settings, previous)):
             report.build_id = write_build(settings, embedder, plan, None if rebuild else previous)
             report.embedded, report.cached = embedder.misses, embedder.hits
             # The build just replaced stays one more round: a running app may still be answering from it.
             remove_stale_builds(settings, keep=previous)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def lacks_expanded_bm25(settings: Settings, manifest: Manifest) -> bool:
+    """A build written before BM25 read the passages with their attached questions' words: it has questions and no
+    such index. The next ingest writes a new build (every vector and term count reused) so that search gets it."""
+    return bool(manifest.questions_collection) and not (build_dir(settings, manifest.build_id) / EXPANDED_BM25).is_dir()
 
 
 @dataclass
