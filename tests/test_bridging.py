@@ -115,7 +115,9 @@ def test_bm25_reads_a_passage_with_its_attached_questions_words(tmp_path, unempl
 
     def rank_by_bm25(expand: bool) -> int | None:
         base = KnowledgeBase(settings.model_copy(update={"expand_passages": expand}))
-        return next((h.rank for h in search(base, question, 5, mode="bm25") if h.chunk.section == section), None)
+        rank = next((h.rank for h in search(base, question, 5, mode="bm25") if h.chunk.section == section), None)
+        base.close()
+        return rank
 
     assert rank_by_bm25(True) == 1 and rank_by_bm25(False) != 1
 
@@ -132,6 +134,30 @@ def test_an_index_built_before_the_expanded_bm25_gets_it_at_the_next_ingest(tmp_
     assert second.build_id and second.build_id != first.build_id and second.embedded == 0
     assert KnowledgeBase(settings).expanded_lexical is not None
     assert ingest(settings).build_id is None  # and then nothing more to do
+
+
+def test_an_incremental_build_expands_the_passages_as_a_full_build_does(tmp_path, unemployment_corpus):
+    """The expanded BM25 of a build that takes the unchanged regulation's rows from the previous build, beside a
+    changed document, scores every passage as a build made from nothing."""
+    corpus, _ = unemployment_corpus
+    other = corpus / "促进个体工商户发展条例.md"
+    shutil.copy(CORPUS / other.name, other)
+    settings = make_settings(tmp_path / "index", corpus)
+    ingest(settings)
+    other.write_text(
+        other.read_text(encoding="utf-8") + "\n第四十条 个体工商户可以申请转为企业，登记机关应当提供便利。\n", encoding="utf-8"
+    )
+    report = ingest(settings)
+    assert sorted((f.file, f.status) for f in report.files) == [(other.name, "changed"), (UNEMPLOYMENT, "unchanged")]
+    full = make_settings(tmp_path / "full", corpus)
+    ingest(full)
+    incremental, fresh = KnowledgeBase(settings), KnowledgeBase(full)
+    assert incremental.expanded_lexical.ids == fresh.expanded_lexical.ids
+    for query in ("厂子倒了下岗能拿几个月", "个体户转为企业", "失业保险金领取期限"):
+        assert np.array_equal(incremental.expanded_lexical.scores(query), fresh.expanded_lexical.scores(query)), query
+    assert incremental.expanded_lexical.search("下岗", 3) and not incremental.lexical.search("下岗", 3)
+    incremental.close()
+    fresh.close()
 
 
 def test_expanded_counts_score_as_the_passages_and_their_questions_read_together():

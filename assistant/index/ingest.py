@@ -776,10 +776,20 @@ def write_expanded_passages(folder: Path, rows: _Rows, question_tokens: list[lis
     as docT5query does with generated questions): a question that shares some words with the passage and others
     with its questions finds it by both. Computed from the term counts, so unchanged passages are not tokenised
     again."""
+    # Only the chunks of documents with questions are read for their section (a chunk id is `<doc id>#<n>`): a
+    # previous build's line is parsed to read it, and most of a large corpus has no questions.
+    with_questions = {q.doc_id for q, tokens in zip(rows.questions, question_tokens) if tokens}
     rows_of_section: dict[tuple[str, str], list[int]] = {}
     for row, vid in enumerate(rows.vector_ids):
-        chunk = rows.chunk(vid)
-        rows_of_section.setdefault((chunk.doc_id, chunk.section), []).append(row)
-    pairs = [(row, j) for j, q in enumerate(rows.questions) for row in rows_of_section.get((q.doc_id, q.section), [])]
+        if vid.rpartition("@")[0].rpartition("#")[0] in with_questions:
+            chunk = rows.chunk(vid)
+            rows_of_section.setdefault((chunk.doc_id, chunk.section), []).append(row)
+    # A question with no words (all stop words) adds nothing, not even bm25s's stand-in token for an empty row.
+    pairs = [
+        (row, j)
+        for j, (q, tokens) in enumerate(zip(rows.questions, question_tokens))
+        if tokens
+        for row in rows_of_section.get((q.doc_id, q.section), [])
+    ]
     counts = rows.counts.with_attached(TermCounts.count(question_tokens), pairs)  # type: ignore[union-attr]
     LexicalIndex.from_counts(rows.chunk_ids, counts, tokenizer).save(folder / EXPANDED_BM25)
