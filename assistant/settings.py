@@ -72,10 +72,10 @@ class Settings(BaseSettings):
     # question standing for its passage; 0 leaves a ranking out.
     # Chosen by cross-validation on hit@5 of the development set, like `expansion_weight`.
     question_bm25_weight: float = Field(0.5, ge=0.0, le=10.0)
+    question_dense_weight: float = Field(0.25, ge=0.0, le=10.0)
     # BM25 reads each passage with the words of the questions attached to its section (document expansion).
     # Chosen by cross-validation on the development set (MRR 0.854 → 0.875, in all five folds).
     expand_passages: bool = True
-    question_dense_weight: float = Field(0.25, ge=0.0, le=10.0)
     # Weight of the ranking of passages by their nearest sentence (each stating sentence is a vector of its own);
     # 0 leaves it out. Chosen by cross-validation on the development set.
     sentence_weight: float = Field(1.0, ge=0.0, le=10.0)

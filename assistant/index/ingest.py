@@ -780,8 +780,8 @@ def write_expanded_passages(folder: Path, rows: _Rows, question_tokens: list[lis
     # previous build's line is parsed to read it, and most of a large corpus has no questions.
     with_questions = {q.doc_id for q, tokens in zip(rows.questions, question_tokens) if tokens}
     rows_of_section: dict[tuple[str, str], list[int]] = {}
-    for row, vid in enumerate(rows.vector_ids):
-        if vid.rpartition("@")[0].rpartition("#")[0] in with_questions:
+    for row, (chunk_id, vid) in enumerate(zip(rows.chunk_ids, rows.vector_ids)):
+        if chunk_id.rpartition("#")[0] in with_questions:
             chunk = rows.chunk(vid)
             rows_of_section.setdefault((chunk.doc_id, chunk.section), []).append(row)
     # A question with no words (all stop words) adds nothing, not even bm25s's stand-in token for an empty row.

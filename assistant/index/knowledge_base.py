@@ -94,10 +94,6 @@ class KnowledgeBase:
         self.questions = {q.question_id: q for q in read_questions(settings, manifest.build_id)}
         folder = build_dir(settings, manifest.build_id) / "bm25-questions"
         self.question_lexical = LexicalIndex.load(folder, self.lexical.tokenizer) if self.questions and folder.is_dir() else None
-        # BM25 over the passages with their attached questions' words (`expand_passages`); a build made before it
-        # was written, or without questions, has none, and search reads the passages alone.
-        folder = build_dir(settings, manifest.build_id) / EXPANDED_BM25
-        self.expanded_lexical = LexicalIndex.load(folder, self.lexical.tokenizer) if self.question_lexical and folder.is_dir() else None
 
     @cached_property
     def items(self) -> list[PolicyItem]:
@@ -119,6 +115,14 @@ class KnowledgeBase:
             expired = {d.doc_id for d in self.documents if d.expiry_date and d.expiry_date < today}
             self._hidden = (today, self.withheld | {c.chunk_id for c in self.chunks.values() if c.doc_id in expired})
         return self._hidden[1]
+
+    @cached_property
+    def expanded_lexical(self) -> LexicalIndex | None:
+        """BM25 over the passages with their attached questions' words (`expand_passages`), read on the first search
+        that wants it; a build made before it was written, or without questions, has none, and search reads the
+        passages alone."""
+        folder = build_dir(self.settings, self.manifest.build_id) / EXPANDED_BM25
+        return LexicalIndex.load(folder, self.lexical.tokenizer) if self.question_lexical and folder.is_dir() else None
 
     @cached_property
     def collection(self):

@@ -78,7 +78,7 @@ SUPERSEDED_WEIGHT = 0.5
 
 
 def bm25_candidates(
-    kb: KnowledgeBase, query: str, n: int, filters: SearchFilters, expansion: list[str] = (), expanded: bool = True
+    kb: KnowledgeBase, query: str, n: int, filters: SearchFilters, expansion: list[str], expanded: bool
 ) -> list[tuple[str, float]]:
     """BM25 over the passages, with their attached questions' words when `expanded` and the build has them."""
     allowed = None if filters.is_empty() else {cid for cid, c in kb.chunks.items() if filters.matches(c)}
