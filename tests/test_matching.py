@@ -177,6 +177,27 @@ def test_hard_mismatches_exclude_and_say_nothing_unknown(kb):
     assert kept and all(any("请核实企业规模" in u for u in m.uncertain) for m in kept)
 
 
+def test_a_relief_for_a_status_the_enterprise_lacks_is_left_out(kb):
+    # 实施条例第九十三条 defines the 高新技术企业 of the 15 % rate; it also says 研究开发, which a firm with R&D fits.
+    definition = "中华人民共和国企业所得税法实施条例.md#中华人民共和国企业所得税法实施条例 > 第四章 税收优惠 > 第九十三条"
+    assert {"高新技术企业", "科技型企业"} <= set(item(kb, definition).values("beneficiaries"))
+    lab = Profile(industry="传感器研发", employees=30, has_rnd=True, is_high_tech=False, needs=["研发花的钱能不能少交税"])
+    assert Judge(lab).assess(item(kb, definition)) is None
+    certified = Judge(lab.model_copy(update={"is_high_tech": True})).assess(item(kb, definition))
+    assert certified is not None and any("是高新技术企业" in f.reason for f in certified.holds)
+    unsaid = Judge(lab.model_copy(update={"is_high_tech": None})).assess(item(kb, definition))
+    assert unsaid is not None and any("高新技术企业" in f.reason for f in unsaid.unknown)
+    # 第二十八条 grants two statuses: holding either keeps it.
+    rate = "中华人民共和国企业所得税法.md#中华人民共和国企业所得税法 > 第四章 税收优惠 > 第二十八条"
+    small = lab.model_copy(update={"total_assets_wan": 800, "taxable_income_wan": 120})
+    assert Judge(small).assess(item(kb, rate)) is not None
+    medium = lab.model_copy(update={"employees": 400, "total_assets_wan": 9000, "taxable_income_wan": 900})
+    assert Judge(medium).assess(item(kb, rate)) is None
+    # A plan measure that names 高新技术企业 among other things still serves a firm that is not one.
+    park_science = next(i for i in kb.items if i.level == "市级" and "高新技术企业" in i.values("beneficiaries"))
+    assert Judge(lab.model_copy(update={"park": "广元经济技术开发区"})).assess(park_science) is not None
+
+
 def test_a_plan_measure_naming_no_group_still_serves_a_need(kb):
     untagged = [i for i in kb.items if i.level == "市级" and not i.beneficiaries and "水电气" in i.values("benefits")]
     assert untagged

@@ -24,6 +24,10 @@ SMALL = ("微型", "小型", "小微")
 POPULATIONS = {"个体工商户", "小微企业", "中小企业", "民营企业", "农业经营主体", "外资企业"}
 # Words by which a law article addresses every business, whatever groups it also names.
 BROAD = ("经营主体", "市场主体")
+# Statuses that a national article grants its relief to (the 15 % rate of 高新技术企业, the 20 % of 小型微利企业):
+# an enterprise found not to hold any it names is out, whatever else the article names in passing (研究开发 in
+# the definition of 高新技术企业). Not 小规模纳税人: the VAT articles that name it state the general rule too.
+QUALIFICATIONS = {"高新技术企业", "小型微利企业"}
 
 
 @dataclass
@@ -131,6 +135,8 @@ class Judge:
         if place is False:
             return None
         fits = [self.fit(tag) for tag in item.beneficiaries]
+        if item.level == "国家" and lacks_qualification(item.beneficiaries, fits):
+            return None
         addressed = [self.fit(tag) for tag in title_groups(item.doc_title)]
         if addressed and all(f.fits is False for f in addressed) and not any(f.fits and f.specific for f in fits):
             # A whole document for groups the enterprise is not in (促进个体工商户发展条例 for a company), unless
@@ -151,6 +157,12 @@ class Judge:
             if not holds or (named and item.level == "国家" and not any(f.broad for f in holds)):
                 return None
         return Eligibility(holds=holds, unknown=unknown, place_known=place is True)
+
+
+def lacks_qualification(tags: list[Tag], fits: list[Fit]) -> bool:
+    """The article names a status of QUALIFICATIONS, and the enterprise holds none of those it names."""
+    statuses = [fit for tag, fit in zip(tags, fits) if tag.value in QUALIFICATIONS]
+    return bool(statuses) and all(fit.fits is False for fit in statuses)
 
 
 @cache
