@@ -145,7 +145,7 @@ def test_an_answer_quotes_up_to_max_quoted_sentences(assistant, corpus_settings)
     assert_verbatim(answer)
 
     def ask_quoting(most: int):
-        settings = corpus_settings.model_copy(update={"expand_passages": False, "max_quoted_sentences": most})
+        settings = corpus_settings.model_copy(update={"expand_passages": False, "max_quoted_sentences": most, "whole_passage_chars": 0})
         plain = Assistant(settings, KnowledgeBase(settings))
         try:
             return plain.ask(question)
@@ -156,3 +156,30 @@ def test_an_answer_quotes_up_to_max_quoted_sentences(assistant, corpus_settings)
     assert "本单位工资总额的2%" in four.answer and "本人工资的1%" in four.answer
     assert len(three.citations) == 3 and "本单位工资总额的2%" not in three.answer
     assert {c.quote for c in three.citations} < {c.quote for c in four.citations}
+
+
+def test_a_short_article_is_quoted_whole(assistant, corpus_settings):
+    """ "材料交齐了，多久能拿到营业执照": the sentence most like it is 第十九条's "当场登记"; the period is the sentence
+    after it. A passage of at most `whole_passage_chars` characters is quoted whole, in order."""
+    question = "材料交齐了，多久能拿到营业执照？"
+    answer = assistant.ask(question)
+    assert assistant.settings.whole_passage_chars == 400 and not answer.refused
+    article = [c for c in answer.citations if c.section.endswith("第十九条")]
+    # One quote per paragraph, in the article's own order: its two paragraphs, each whole.
+    assert [c.quote[:12] for c in article] == ["第十九条 登记机关应当对", "申请材料不齐全或者不符合"]
+    assert "当场登记。不能当场登记的，应当在3个工作日内予以登记；情形复杂的" in article[0].quote
+    assert [c.n for c in article] == [article[0].n, article[0].n + 1] and article[0].end < article[1].start
+    assert all(f"{c.n}. {c.quote}[{c.n}]" in answer.answer.splitlines() for c in article)
+    assert_verbatim(answer)
+
+    def ask_with(chars: int):
+        settings = corpus_settings.model_copy(update={"whole_passage_chars": chars})
+        other = Assistant(settings, KnowledgeBase(settings))
+        try:
+            return other.ask(question)
+        finally:
+            other.kb.close()
+
+    off, too_short = ask_with(0), ask_with(100)  # 第十九条 is longer than 100 characters
+    assert "3个工作日" not in off.answer and "3个工作日" not in too_short.answer
+    assert [c.quote for c in too_short.citations] == [c.quote for c in off.citations]

@@ -55,8 +55,10 @@ def test_openai_client_gets_the_rate_and_its_citation(client):
     assert completion.object == "chat.completion" and completion.choices[0].finish_reason == "stop"
     assert "2.8‰" in message.content and "[1]" in message.content and "来源：" in message.content
     citations = message.model_extra["citations"]
-    assert QUOTE in citations[0]["quote"] and citations[0]["doc_number"] == "广营商办〔2025〕1号"
-    assert f"“{citations[0]['quote']}”" in message.content  # the 来源 list quotes it verbatim
+    # The measure is short and quoted whole, in its own order: the rate is one of its sentences.
+    rate = next(c for c in citations if QUOTE in c["quote"])
+    assert rate["doc_number"] == "广营商办〔2025〕1号" and f"[{rate['n']}]" in message.content
+    assert f"“{rate['quote']}”" in message.content  # the 来源 list quotes it verbatim
     assert message.model_extra["policy_qa"]["mode"] == "extractive" and message.model_extra["policy_qa"]["answer_id"]
     assert completion.usage.completion_tokens == len(message.content)
 
@@ -206,7 +208,7 @@ def test_widget_on_another_page_answers_with_clickable_sources(app, host_page):
         expect(answer).to_contain_text("2.8‰", timeout=60_000)
         expect(chat.locator(".user").last).to_contain_text("<a href=")  # markup is shown as text
         assert chat.locator("a").count() == 0
-        source = chat.locator(".source-link").first
+        source = chat.locator(f".source-link[title*='{QUOTE}']").first  # the link's title is its quote
         expect(source).to_contain_text("广营商办〔2025〕1号")
         source.click()
         expect(chat.locator("#source mark")).to_contain_text(QUOTE)

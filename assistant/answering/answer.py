@@ -18,7 +18,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from assistant.answering.citations import Citation, verify
-from assistant.answering.extractive import ExtractiveAnswer, Extractor, merge_follow_up
+from assistant.answering.extractive import ExtractiveAnswer, Extractor, merge_follow_up, quote_line
 from assistant.documents.amendments import Amendment
 from assistant.errors import PolicyQAError
 from assistant.index.embeddings import CachedEmbeddings
@@ -259,7 +259,7 @@ class Assistant:
         shown: set[str] = set()
         for citation in attach_notes(result.citations, notes):
             # The note comes before the first quote of the clause it changes; the quote itself stays verbatim.
-            line = f"{citation.n}. {citation.quote}[{citation.n}]"
+            line = quote_line(citation)
             lead = "".join(f"⚠️ {note.sentence()}\n" for note in citation.amendments if note.note_id not in shown)
             shown.update(note.note_id for note in citation.amendments)
             answer = answer.replace(line, lead + line, 1)

@@ -9,7 +9,7 @@ closest ones instead.
 """
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -76,6 +76,11 @@ DENSE_LOW, DENSE_HIGH = 0.75, 0.92
 MAX_LIST_SENTENCES = 6
 # Sentences whose score falls short of the best one's by less than (1 - KEEP_RATIO) × its support are quoted too.
 KEEP_RATIO = 0.8
+
+
+def quote_line(citation: Citation) -> str:
+    """A quote as an extractive answer lists it (notes are put before these lines by the text they hold)."""
+    return f"{citation.n}. {citation.quote}[{citation.n}]"
 
 
 def dense_scale(similarity: float) -> float:
@@ -246,6 +251,8 @@ class Extractor:
             chosen = self.with_provisions(chosen)
         if self.kb.settings.add_definitions:
             chosen = self.with_definitions(chosen, evidence)
+        if self.kb.settings.whole_passage_chars:
+            chosen = self.with_whole_passage(chosen, self.kb.settings.whole_passage_chars)
         chosen.sort(key=lambda e: (e.rank, e.span.start))
         lines, citations = self.quote_lines(chosen)
         answer = "根据现有政策条款：\n" + "\n".join(lines)
@@ -332,6 +339,24 @@ class Extractor:
                 add(spans[at + 1], e.rank)
         return result
 
+    @staticmethod
+    def with_whole_passage(chosen: list[Evidence], max_chars: int) -> list[Evidence]:
+        """The best sentence's passage, when it is short, quoted whole in place of the sentences chosen from it: one
+        quote per paragraph (an article's own order; a quote never spans a line break)."""
+        best = chosen[0]
+        chunk = best.span.chunk
+        statements = [s for s in sentence_spans(chunk) if is_statement(s.text, s.start == 0) and not DUTY_LINE.match(s.text)]
+        if len(chunk.text) > max_chars or len(statements) < 2:
+            return chosen
+        paragraphs: list[list[Span]] = []
+        for span in statements:
+            if paragraphs and "\n" not in chunk.text[paragraphs[-1][-1].end : span.start]:
+                paragraphs[-1].append(span)
+            else:
+                paragraphs.append([span])
+        whole = [replace(best, span=Span(chunk, p[0].start, p[-1].end)) for p in paragraphs]
+        return whole + [e for e in chosen[1:] if e.span.chunk.chunk_id != chunk.chunk_id]
+
     def with_definitions(self, chosen: list[Evidence], evidence: list[Evidence]) -> list[Evidence]:
         """An answer about "小型微利企业" or "符合条件的…" rests on what the document says the term means: the
         sentence of the same document that defines a term a chosen sentence uses comes with it."""
@@ -356,7 +381,7 @@ class Extractor:
     @staticmethod
     def quote_lines(chosen: list[Evidence]) -> tuple[list[str], list[Citation]]:
         citations = [e.span.citation(n) for n, e in enumerate(chosen, start=1)]
-        return [f"{c.n}. {c.quote}[{c.n}]" for c in citations], citations
+        return [quote_line(c) for c in citations], citations
 
     def owner_line(self, chosen: list[Evidence], citations: list[Citation], hits: list[SearchHit]) -> str:
         """The lead and cooperating units of the measure the best sentence belongs to, quoted from its 责任单位 line."""
