@@ -122,11 +122,11 @@ class Settings(BaseSettings):
     max_quoted_sentences: int = Field(4, ge=1, le=10)
     # An answer whose best sentence sits in a passage of at most this many characters quotes the whole passage
     # (0: off): an article's sentences lean on each other, and the asked fact is often not the sentence most
-    # like the question. 400 chosen by cross-validation on the development set (README "Which sentences answer").
+    # like the question (README "How the extractive answerer decides": chosen by the trade of key facts against length).
     whole_passage_chars: int = Field(400, ge=0, le=2000)
     # Added to the score that orders a passage's sentences (not to what a refusal is decided on): this weight ×
     # the passage's search score relative to the best passage's, and this weight × how close the question is to
-    # the nearest question attached to the passage's section (README "Which sentences answer").
+    # the nearest question attached to the passage's section (README "Which sentence answers").
     evidence_search_weight: float = Field(0.7, ge=0.0, le=2.0)
     evidence_question_weight: float = Field(0.7, ge=0.0, le=2.0)
     # Matching: each stated need's ranking holds the eligible items of its best passages, at most this many; the
@@ -139,8 +139,9 @@ class Settings(BaseSettings):
     # Whether a need's BM25 search reads the passages with their attached questions' words, like `expand_passages`.
     match_expand_passages: bool = False
     match_need_quota: int = Field(2, ge=0, le=10)
-    # Weight of the ranking by relevance to the whole profile beside the needs' rankings, after the first places.
-    match_profile_weight: float = Field(8.0, ge=0.0, le=20.0)
+    # Weight of the ranking by relevance to the whole profile beside the needs' rankings, after the first places
+    # (8 on m01–m22; 4 since the situational profiles, chosen in all five folds on the 40).
+    match_profile_weight: float = Field(4.0, ge=0.0, le=20.0)
     # Search, answers and matching leave out documents past their 失效日期 unless this is on (`--include-expired`).
     include_expired: bool = False
     # Quote the sentence that defines a term the answer rests on ("小型微利企业，是指…").

@@ -13,6 +13,25 @@ def assistant(kb) -> Assistant:
     return Assistant(kb.settings, kb)
 
 
+@pytest.fixture(scope="module")
+def by_sentence(corpus_settings):
+    """The answerer with no passage quoted whole: what the sentence rules do on their own."""
+    settings = corpus_settings.model_copy(update={"whole_passage_chars": 0})
+    assistant = Assistant(settings, KnowledgeBase(settings))
+    yield assistant
+    assistant.kb.close()
+
+
+def ask_with(corpus_settings, question: str, **update):
+    """One question through an answerer whose settings differ from the defaults by `update`."""
+    settings = corpus_settings.model_copy(update=update)
+    other = Assistant(settings, KnowledgeBase(settings))
+    try:
+        return other.ask(question)
+    finally:
+        other.kb.close()
+
+
 def test_small_business_electricity_connection(assistant):
     answer = assistant.ask("我们是小微企业，用电接入要自己出钱吗？")
     assert answer.mode == "extractive" and not answer.refused and answer.notice is None
@@ -43,8 +62,8 @@ def test_duty_units_split_lead_and_cooperating():
     assert duty_units("责任单位：市法院、市司法局") == ("市法院、市司法局", "")
 
 
-def test_list_question_gathers_items(assistant):
-    answer = assistant.ask("进项税额有哪些情形不能抵扣？")
+def test_list_question_gathers_items(by_sentence):
+    answer = by_sentence.ask("进项税额有哪些情形不能抵扣？")
     assert not answer.refused
     assert len(answer.citations) >= 3
     assert "集体福利或者个人消费" in answer.answer
@@ -86,15 +105,15 @@ def test_bad_requests_get_clear_errors(assistant):
         assistant.ask("电子保函费率是多少？", mode="llm")
 
 
-def test_a_quoted_rule_comes_with_what_qualifies_it(assistant):
+def test_a_quoted_rule_comes_with_what_qualifies_it(by_sentence):
     """The duty to pay within sixty days brings the sentence that says what happens when it is not met."""
-    answer = assistant.ask("我们签了土地出让合同，出让金要多久交齐？交不齐会怎样？")
+    answer = by_sentence.ask("我们签了土地出让合同，出让金要多久交齐？交不齐会怎样？")
     assert "六十日内，支付全部土地使用权出让金" in answer.answer and "出让方有权解除合同" in answer.answer
     assert_verbatim(answer)
 
 
-def test_a_list_item_comes_with_its_lead_in(assistant):
-    answer = assistant.ask("中介帮人找工作，可以收押金或者扣身份证吗？")
+def test_a_list_item_comes_with_its_lead_in(by_sentence):
+    answer = by_sentence.ask("中介帮人找工作，可以收押金或者扣身份证吗？")
     assert "向劳动者收取押金" in answer.answer and "职业中介机构不得有下列行为" in answer.answer
     assert_verbatim(answer)
 
@@ -145,12 +164,7 @@ def test_an_answer_quotes_up_to_max_quoted_sentences(assistant, corpus_settings)
     assert_verbatim(answer)
 
     def ask_quoting(most: int):
-        settings = corpus_settings.model_copy(update={"expand_passages": False, "max_quoted_sentences": most, "whole_passage_chars": 0})
-        plain = Assistant(settings, KnowledgeBase(settings))
-        try:
-            return plain.ask(question)
-        finally:
-            plain.kb.close()
+        return ask_with(corpus_settings, question, expand_passages=False, max_quoted_sentences=most, whole_passage_chars=0)
 
     four, three = ask_quoting(4), ask_quoting(3)
     assert "本单位工资总额的2%" in four.answer and "本人工资的1%" in four.answer
@@ -158,28 +172,25 @@ def test_an_answer_quotes_up_to_max_quoted_sentences(assistant, corpus_settings)
     assert {c.quote for c in three.citations} < {c.quote for c in four.citations}
 
 
-def test_a_short_article_is_quoted_whole(assistant, corpus_settings):
+def test_a_short_article_is_quoted_whole(corpus_settings):
     """ "材料交齐了，多久能拿到营业执照": the sentence most like it is 第十九条's "当场登记"; the period is the sentence
-    after it. A passage of at most `whole_passage_chars` characters is quoted whole, in order."""
+    after it. The best sentence's passage, when short, is quoted whole: one quote per paragraph, in its own order."""
     question = "材料交齐了，多久能拿到营业执照？"
-    answer = assistant.ask(question)
-    assert assistant.settings.whole_passage_chars == 400 and not answer.refused
+    answer = ask_with(corpus_settings, question, whole_passage_chars=400)
+    assert not answer.refused
     article = [c for c in answer.citations if c.section.endswith("第十九条")]
-    # One quote per paragraph, in the article's own order: its two paragraphs, each whole.
     assert [c.quote[:12] for c in article] == ["第十九条 登记机关应当对", "申请材料不齐全或者不符合"]
     assert "当场登记。不能当场登记的，应当在3个工作日内予以登记；情形复杂的" in article[0].quote
     assert [c.n for c in article] == [article[0].n, article[0].n + 1] and article[0].end < article[1].start
     assert all(f"{c.n}. {c.quote}[{c.n}]" in answer.answer.splitlines() for c in article)
+    assert any(not c.section.endswith("第十九条") for c in answer.citations)  # other passages' sentences stay
     assert_verbatim(answer)
-
-    def ask_with(chars: int):
-        settings = corpus_settings.model_copy(update={"whole_passage_chars": chars})
-        other = Assistant(settings, KnowledgeBase(settings))
-        try:
-            return other.ask(question)
-        finally:
-            other.kb.close()
-
-    off, too_short = ask_with(0), ask_with(100)  # 第十九条 is longer than 100 characters
-    assert "3个工作日" not in off.answer and "3个工作日" not in too_short.answer
+    off, too_short = (
+        ask_with(corpus_settings, question, whole_passage_chars=0),
+        ask_with(corpus_settings, question, whole_passage_chars=100),
+    )
+    assert "3个工作日" not in off.answer and "3个工作日" not in too_short.answer  # 第十九条 is longer than 100 characters
     assert [c.quote for c in too_short.citations] == [c.quote for c in off.citations]
+    # A passage with more paragraphs than an answer may quote stays sentence by sentence.
+    capped = ask_with(corpus_settings, question, whole_passage_chars=400, max_quoted_sentences=1)
+    assert "3个工作日" not in capped.answer

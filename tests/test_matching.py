@@ -192,7 +192,12 @@ def test_a_relief_for_a_status_the_enterprise_lacks_is_left_out(kb):
     small = lab.model_copy(update={"total_assets_wan": 800, "taxable_income_wan": 120})
     assert Judge(small).assess(item(kb, rate)) is not None
     medium = lab.model_copy(update={"employees": 400, "total_assets_wan": 9000, "taxable_income_wan": 900})
-    assert Judge(medium).assess(item(kb, rate)) is None
+    assert Judge(medium).assess(item(kb, rate)) is None  # holding neither (an older rule says so as well)
+    # 第九十七条's relief goes to the venture fund; the 中小高新技术企业 it names is the company it invests in.
+    venture = "中华人民共和国企业所得税法实施条例.md#中华人民共和国企业所得税法实施条例 > 第四章 税收优惠 > 第九十七条"
+    assert "高新技术企业" in item(kb, venture).values("beneficiaries")
+    fund = Profile(industry="创业投资", employees=12, is_high_tech=False, needs=["投了一家中小高新企业，能不能抵税"])
+    assert Judge(fund).assess(item(kb, venture)) is not None
     # A plan measure that names 高新技术企业 among other things still serves a firm that is not one.
     park_science = next(i for i in kb.items if i.level == "市级" and "高新技术企业" in i.values("beneficiaries"))
     assert Judge(lab.model_copy(update={"park": "广元经济技术开发区"})).assess(park_science) is not None

@@ -78,6 +78,20 @@ MAX_LIST_SENTENCES = 6
 KEEP_RATIO = 0.8
 
 
+def paragraphs(chunk: Chunk) -> list[Span]:
+    """The chunk's stating sentences joined into one span per line of text: each runs from the first statement on
+    its line to the last (a quote never spans a line break)."""
+    lines: list[list[Span]] = []
+    for span in sentence_spans(chunk):
+        if not is_statement(span.text, span.start == 0):
+            continue
+        if lines and "\n" not in chunk.text[lines[-1][-1].end : span.start]:
+            lines[-1].append(span)
+        else:
+            lines.append([span])
+    return [Span(chunk, line[0].start, line[-1].end) for line in lines]
+
+
 def quote_line(citation: Citation) -> str:
     """A quote as an extractive answer lists it (notes are put before these lines by the text they hold)."""
     return f"{citation.n}. {citation.quote}[{citation.n}]"
@@ -252,7 +266,7 @@ class Extractor:
         if self.kb.settings.add_definitions:
             chosen = self.with_definitions(chosen, evidence)
         if self.kb.settings.whole_passage_chars:
-            chosen = self.with_whole_passage(chosen, self.kb.settings.whole_passage_chars)
+            chosen = self.with_whole_passage(chosen, self.kb.settings.whole_passage_chars, limit)
         chosen.sort(key=lambda e: (e.rank, e.span.start))
         lines, citations = self.quote_lines(chosen)
         answer = "根据现有政策条款：\n" + "\n".join(lines)
@@ -340,22 +354,18 @@ class Extractor:
         return result
 
     @staticmethod
-    def with_whole_passage(chosen: list[Evidence], max_chars: int) -> list[Evidence]:
-        """The best sentence's passage, when it is short, quoted whole in place of the sentences chosen from it: one
-        quote per paragraph (an article's own order; a quote never spans a line break)."""
-        best = chosen[0]
+    def with_whole_passage(chosen: list[Evidence], max_chars: int, limit: int) -> list[Evidence]:
+        """The best sentence's passage quoted whole, one quote per paragraph in its own order, in place of the
+        sentences chosen from it, when it has at most `max_chars` characters and at most `limit` paragraphs (so the
+        answer's quote limit bounds it too). The quotes keep the best sentence's scores: `owner_line` orders by them."""
+        best = chosen[0]  # `distinct` takes the best-ordered sentence first, and every step after it appends
         chunk = best.span.chunk
-        statements = [s for s in sentence_spans(chunk) if is_statement(s.text, s.start == 0) and not DUTY_LINE.match(s.text)]
-        if len(chunk.text) > max_chars or len(statements) < 2:
+        if len(chunk.text) > max_chars:
             return chosen
-        paragraphs: list[list[Span]] = []
-        for span in statements:
-            if paragraphs and "\n" not in chunk.text[paragraphs[-1][-1].end : span.start]:
-                paragraphs[-1].append(span)
-            else:
-                paragraphs.append([span])
-        whole = [replace(best, span=Span(chunk, p[0].start, p[-1].end)) for p in paragraphs]
-        return whole + [e for e in chosen[1:] if e.span.chunk.chunk_id != chunk.chunk_id]
+        whole = paragraphs(chunk)
+        if len(whole) > limit or whole == [best.span]:
+            return chosen
+        return [replace(best, span=span) for span in whole] + [e for e in chosen[1:] if e.span.chunk.chunk_id != chunk.chunk_id]
 
     def with_definitions(self, chosen: list[Evidence], evidence: list[Evidence]) -> list[Evidence]:
         """An answer about "小型微利企业" or "符合条件的…" rests on what the document says the term means: the

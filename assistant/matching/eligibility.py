@@ -135,7 +135,7 @@ class Judge:
         if place is False:
             return None
         fits = [self.fit(tag) for tag in item.beneficiaries]
-        if item.level == "国家" and lacks_qualification(item.beneficiaries, fits):
+        if item.level == "国家" and lacks_qualification(item, fits):
             return None
         addressed = [self.fit(tag) for tag in title_groups(item.doc_title)]
         if addressed and all(f.fits is False for f in addressed) and not any(f.fits and f.specific for f in fits):
@@ -159,10 +159,17 @@ class Judge:
         return Eligibility(holds=holds, unknown=unknown, place_known=place is True)
 
 
-def lacks_qualification(tags: list[Tag], fits: list[Fit]) -> bool:
-    """The article names a status of QUALIFICATIONS, and the enterprise holds none of those it names."""
-    statuses = [fit for tag, fit in zip(tags, fits) if tag.value in QUALIFICATIONS]
+def lacks_qualification(item: PolicyItem, fits: list[Fit]) -> bool:
+    """The article grants a status of QUALIFICATIONS, and the enterprise holds none of those it names. A status
+    named inside 中小高新技术企业 is not who gets the relief: 实施条例第九十七条 gives it to the venture fund that
+    invests in one."""
+    statuses = [fit for tag, fit in zip(item.beneficiaries, fits) if tag.value in QUALIFICATIONS and not invested_in(item, tag)]
     return bool(statuses) and all(fit.fits is False for fit in statuses)
+
+
+def invested_in(item: PolicyItem, tag: Tag) -> bool:
+    at = tag.start - item.start
+    return item.text[max(at - 2, 0) : at] == "中小"
 
 
 @cache
