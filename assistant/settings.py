@@ -120,9 +120,10 @@ class Settings(BaseSettings):
     # An extractive answer quotes the best sentence and those close to it, at most this many (a 有哪些 question,
     # six). Each one more carries more key facts and more to check (README "Which sentence answers").
     max_quoted_sentences: int = Field(4, ge=1, le=10)
-    # An answer whose best sentence sits in a passage of at most this many characters quotes the whole passage
-    # (0: off): an article's sentences lean on each other, and the asked fact is often not the sentence most
-    # like the question (README "How the extractive answerer decides": chosen by the trade of key facts against length).
+    # An answer whose best sentence sits in a passage of at most this many characters quotes the whole passage,
+    # one quote per paragraph, when its paragraphs fit in `max_quoted_sentences` (0: off): an article's sentences
+    # lean on each other, and the asked fact is often not the sentence most like the question (README "How the
+    # extractive answerer decides": chosen by the trade of key facts against length).
     whole_passage_chars: int = Field(400, ge=0, le=2000)
     # Added to the score that orders a passage's sentences (not to what a refusal is decided on): this weight ×
     # the passage's search score relative to the best passage's, and this weight × how close the question is to

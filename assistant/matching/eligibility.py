@@ -168,6 +168,7 @@ def lacks_qualification(item: PolicyItem, fits: list[Fit]) -> bool:
 
 
 def invested_in(item: PolicyItem, tag: Tag) -> bool:
+    """The tag's word is the tail of 中小高新技术企业 (the company invested in)."""
     at = tag.start - item.start
     return item.text[max(at - 2, 0) : at] == "中小"
 
