@@ -78,8 +78,12 @@ PIPELINE_VERSION = (
     14  # 10: chunk vectors under vector_id (store.HASHED_VECTOR_IDS); 11: the 小型微利企业 item tag; 12: OCR marks on chunks;
 )
 # 13: each stating sentence of a chunk is a vector of its own (store.VectorKey); 14: a notice's frame is no statement
-# A wider graph search costs little and keeps dense search near-exact (p95 19 ms at 95k chunks, README "Scale").
-HNSW_CONFIGURATION = {"hnsw": {"space": "cosine", "ef_construction": 200, "ef_search": 200, "max_neighbors": 32}}
+# How widely Chroma's graph search looks. A search asks for up to 300 vectors (100 candidates, each with its
+# sentences); at 200 the far ones differed from an exact search, and from one process to the next (19 of 36
+# matching needs), so matching figures moved between runs. At 1000 this corpus is searched exactly (README
+# "Scale" measured 200).
+SEARCH_WIDTH = 1000
+HNSW_CONFIGURATION = {"hnsw": {"space": "cosine", "ef_construction": 200, "ef_search": SEARCH_WIDTH, "max_neighbors": 32}}
 
 # A step applied to the policy items of each new or changed document (e.g. the model's tag refinement).
 Enrich = Callable[[list[PolicyItem]], list[PolicyItem]]
@@ -535,13 +539,37 @@ def ingest(
         report = plan.report
         report.chunks = sum(record.chunks for record in plan.records)
         # Nothing could be indexed, or nothing changed: the previous index (if any) stays as it is.
-        if plan.records and (rebuild or previous is None or plan.changed or lacks_expanded_bm25(settings, previous)):
+        if plan.records and (
+            rebuild or previous is None or plan.changed or lacks_expanded_bm25(settings, previous) or searches_narrowly(settings, previous)
+        ):
             report.build_id = write_build(settings, embedder, plan, None if rebuild else previous)
             report.embedded, report.cached = embedder.misses, embedder.hits
             # The build just replaced stays one more round: a running app may still be answering from it.
             remove_stale_builds(settings, keep=previous)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def search_width(collection) -> int:
+    """How widely a collection's graph search looks (a collection without an HNSW graph counts as wide enough)."""
+    return (collection.configuration_json.get("hnsw") or {}).get("ef_search", SEARCH_WIDTH)
+
+
+def widen_search(collection) -> None:
+    """A collection written before SEARCH_WIDTH searches as widely as a new one."""
+    if search_width(collection) < SEARCH_WIDTH:
+        collection.modify(configuration={"hnsw": {"ef_search": SEARCH_WIDTH}})
+
+
+def searches_narrowly(settings: Settings, manifest: Manifest) -> bool:
+    """The live build's chunk vectors were written before SEARCH_WIDTH: a one-off upgrade, like the expanded BM25."""
+    client = chroma_client(settings, manifest.chroma_dir)
+    try:
+        return search_width(client.get_collection(manifest.collection)) < SEARCH_WIDTH
+    except Exception:  # no such collection: the build is broken in another way, which search reports
+        return False
+    finally:
+        client.close()
 
 
 def lacks_expanded_bm25(settings: Settings, manifest: Manifest) -> bool:
@@ -613,6 +641,7 @@ def open_vectors(settings: Settings, old: PreviousBuild | None, build_id: str, w
     chroma_dir = "" if settings.chroma_host else build_chroma_dir(build_id)
     reused = (reuse_server_collection if settings.chroma_host else copy_previous_folder)(settings, old, chroma_dir, wanted) if old else None
     if reused is not None:
+        widen_search(reused.collection)
         return reused
     client = chroma_client(settings, chroma_dir)
     collection = client.create_collection(COLLECTION_PREFIX + build_id, configuration=HNSW_CONFIGURATION, embedding_function=None)
