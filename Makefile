@@ -34,7 +34,7 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 index: install
 	$(BIN)/policy-qa ingest
 
-# The index is brought in step with corpus/ first: unchanged documents are reused (0.7 s here), new and
+# The index is brought in step with corpus/ first: unchanged documents are reused (about a second here), new and
 # changed ones indexed, and an index written by an older version gains what it lacks. When that fails, the
 # app serves the last good index (ingest has said why); with no index at all, `make run` stops.
 HAS_INDEX := $(BIN)/python -c "import sys; from assistant.settings import Settings; from assistant.index.store import manifest_path; sys.exit(not manifest_path(Settings()).is_file())"
