@@ -80,8 +80,8 @@ PIPELINE_VERSION = (
 # 13: each stating sentence of a chunk is a vector of its own (store.VectorKey); 14: a notice's frame is no statement
 # How widely Chroma's graph search looks. A search asks for up to 300 vectors (100 candidates, each with its
 # sentences); at 200 the far ones differed from an exact search, and from one process to the next (19 of 36
-# matching needs), so matching figures moved between runs. At 1000 this corpus is searched exactly (README
-# "Scale" measured 200).
+# matching needs), so matching figures moved between runs. At 1000 it finds the exact nearest vectors of this
+# corpus in 98 searches of 100 (README "Exact dense search"; "Scale" was measured at 200).
 SEARCH_WIDTH = 1000
 HNSW_CONFIGURATION = {"hnsw": {"space": "cosine", "ef_construction": 200, "ef_search": SEARCH_WIDTH, "max_neighbors": 32}}
 
