@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from assistant.index import lexical
-from assistant.index.ingest import SEARCH_WIDTH, ingest
+from assistant.index.ingest import SEARCH_WIDTH, ingest, search_width
 from assistant.index.knowledge_base import KnowledgeBase
 from assistant.index.lexical import LexicalIndex
 from assistant.index.store import KnowledgeBaseError, chroma_client, collection_names, read_manifest, vector_keys
@@ -131,11 +131,11 @@ def test_an_app_following_builds_keeps_at_most_two_chroma_folders_open(tmp_path,
     assert len(opened) <= 2  # the live build's and the one replaced last (a request may still be reading it)
 
 
-def search_width(settings) -> int:
+def live_search_width(settings) -> int:
     manifest = read_manifest(settings)
     client = chroma_client(settings, manifest.chroma_dir)
     try:
-        return client.get_collection(manifest.collection).configuration_json["hnsw"]["ef_search"]
+        return search_width(client.get_collection(manifest.collection))
     finally:
         client.close()
 
@@ -145,15 +145,15 @@ def test_an_index_that_searches_narrowly_is_widened_at_the_next_ingest(tmp_path,
     every process. An index written when it looked at 200 gets a new build that looks wider, embedding nothing."""
     settings = make_settings(tmp_path / "index", small_corpus)
     first = ingest(settings)
-    assert search_width(settings) == SEARCH_WIDTH > 300  # wider than the most vectors a search asks for
+    assert live_search_width(settings) == SEARCH_WIDTH > 300  # wider than the most vectors a search asks for
     manifest = read_manifest(settings)
     client = chroma_client(settings, manifest.chroma_dir)
     client.get_collection(manifest.collection).modify(configuration={"hnsw": {"ef_search": 200}})  # as it was written
     client.close()
-    assert search_width(settings) == 200
+    assert live_search_width(settings) == 200
     second = ingest(settings)
     assert second.build_id and second.build_id != first.build_id and second.embedded == 0
-    assert search_width(settings) == SEARCH_WIDTH
+    assert live_search_width(settings) == SEARCH_WIDTH
     assert ingest(settings).build_id is None  # and then nothing more to do
 
 

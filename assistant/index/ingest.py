@@ -539,15 +539,19 @@ def ingest(
         report = plan.report
         report.chunks = sum(record.chunks for record in plan.records)
         # Nothing could be indexed, or nothing changed: the previous index (if any) stays as it is.
-        if plan.records and (
-            rebuild or previous is None or plan.changed or lacks_expanded_bm25(settings, previous) or searches_narrowly(settings, previous)
-        ):
+        if plan.records and (rebuild or previous is None or plan.changed or outdated(settings, previous)):
             report.build_id = write_build(settings, embedder, plan, None if rebuild else previous)
             report.embedded, report.cached = embedder.misses, embedder.hits
             # The build just replaced stays one more round: a running app may still be answering from it.
             remove_stale_builds(settings, keep=previous)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def outdated(settings: Settings, manifest: Manifest) -> bool:
+    """The live build lacks what this version writes into every build; the next ingest writes a new one, every
+    vector and term count reused, even when no document changed."""
+    return lacks_expanded_bm25(settings, manifest) or searches_narrowly(settings, manifest)
 
 
 def search_width(collection) -> int:
