@@ -53,7 +53,12 @@ def check_questions(path) -> list:
 
 
 @pytest.mark.parametrize(
-    "name, answerable_on", [("blind.jsonl", {"plan": 60, "laws": 60}), ("dev-situations.jsonl", {"plan": 40, "laws": 50})]
+    "name, answerable_on",
+    [
+        ("blind.jsonl", {"plan": 60, "laws": 60}),
+        ("dev-situations.jsonl", {"plan": 40, "laws": 50}),
+        ("dev-fresh.jsonl", {"plan": 40, "laws": 50}),
+    ],
 )
 def test_situation_sets_are_written_in_an_enterprises_words(name, answerable_on):
     """The blind split (frozen) and the situational development set: written from a situation before the
@@ -67,6 +72,14 @@ def test_situation_sets_are_written_in_an_enterprises_words(name, answerable_on)
     runs = sum(shares_run(i.question, q) for i, q in zip(answerable, quotes)) / len(answerable)
     overlap = statistics.mean(bigram_overlap(i.question, q) for i, q in zip(answerable, quotes))
     assert runs <= 0.40 and overlap <= 0.15
+
+
+def test_no_question_is_in_two_sets():
+    """A development question that is also in the blind split, by id or by text, would be tuned on."""
+    sets = [load_gold(ROOT / "eval" / name) for name in ("gold.jsonl", "dev-situations.jsonl", "dev-fresh.jsonl", "blind.jsonl")]
+    ids = [item.id for items in sets for item in items]
+    questions = [item.question for items in sets for item in items]
+    assert len(set(ids)) == len(ids) and len(set(questions)) == len(questions)
 
 
 def test_the_blind_split_is_frozen():
@@ -92,8 +105,10 @@ def test_quick_eval_meets_the_committed_thresholds(corpus_settings, tmp_path):
     """The regression guard: fails when a metric drops below eval/thresholds.toml."""
     result = run_cli(["eval", "--quick", "--no-progress", "--reports-dir", str(tmp_path)], corpus_settings)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "168 questions from eval/gold.jsonl and eval/dev-situations.jsonl, 160 from eval/blind.jsonl" in result.stdout
-    assert "| hybrid | 168 |" in result.stdout and "| extractive | 168 |" in result.stdout and "| blind/extractive | 160 |" in result.stdout
+    assert (
+        "228 questions from eval/gold.jsonl, eval/dev-situations.jsonl and eval/dev-fresh.jsonl, 160 from eval/blind.jsonl" in result.stdout
+    )
+    assert "| hybrid | 228 |" in result.stdout and "| extractive | 228 |" in result.stdout and "| blind/extractive | 160 |" in result.stdout
     assert "Development set beside the blind split" in result.stdout and "| hybrid@laws |" in result.stdout
     assert "Policy matching (ours beside the naive BM25 matcher" in result.stdout
     assert "| matching/naive | 40 |" in result.stdout and "| blind/matching | 34 |" in result.stdout
@@ -101,8 +116,8 @@ def test_quick_eval_meets_the_committed_thresholds(corpus_settings, tmp_path):
     [folder] = list(tmp_path.iterdir())
     assert {"results.jsonl", "report.md", "report.html", "metrics.png", "types.png", "latency.png"} <= {p.name for p in folder.iterdir()}
     rows = [json.loads(line) for line in (folder / "results.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert len(rows) == 2 * 168 + 2 * 160 and {r["config"] for r in rows} == {"hybrid", "extractive"}
-    assert {r["id"][:2] for r in rows} >= {"p0", "d-", "b-"}  # own, situational and blind questions
+    assert len(rows) == 2 * 228 + 2 * 160 and {r["config"] for r in rows} == {"hybrid", "extractive"}
+    assert {r["id"][:2] for r in rows} >= {"p0", "d-", "uA", "b-"}  # own, situational, fresh and blind questions
     answered = next(r for r in rows if r["config"] == "extractive" and r["id"] == "p001")
     assert "2.8‰" in answered["answer"]["answer"] and answered["correct"] is True and answered["retrieved"]
     report = (folder / "report.md").read_text(encoding="utf-8")

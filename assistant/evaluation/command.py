@@ -13,7 +13,7 @@ from assistant.service.service import Service
 from assistant.settings import Settings
 
 # The development set: questions knobs may be chosen on (by cross-validation). The blind split is not one.
-DEVELOPMENT = (Path("eval/gold.jsonl"), Path("eval/dev-situations.jsonl"))
+DEVELOPMENT = (Path("eval/gold.jsonl"), Path("eval/dev-situations.jsonl"), Path("eval/dev-fresh.jsonl"))
 
 
 @click.command("eval")
@@ -23,7 +23,7 @@ DEVELOPMENT = (Path("eval/gold.jsonl"), Path("eval/dev-situations.jsonl"))
     multiple=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="The development set: gold questions, one JSON object per line; repeatable. "
-    "Default: eval/gold.jsonl and eval/dev-situations.jsonl.",
+    "Default: eval/gold.jsonl, eval/dev-situations.jsonl and eval/dev-fresh.jsonl.",
 )
 @click.option(
     "--config",
@@ -154,7 +154,8 @@ def eval_command(
     if as_json:
         click.echo(json.dumps(summaries, ensure_ascii=False, indent=2))
     else:
-        names = " and ".join(str(p) for p in gold_sets or DEVELOPMENT)
+        paths = [str(p) for p in gold_sets or DEVELOPMENT]
+        names = " and ".join([", ".join(paths[:-1]), paths[-1]] if len(paths) > 1 else paths)
         click.echo(f"{len(items)} questions from {names}" + (f", {len(blind_items)} from {blind_set}" if blind_items else "") + "\n")
         click.echo(table({k: v for k, v in summaries.items() if k not in matching}))
         if blind_items:

@@ -190,7 +190,17 @@ class Matcher:
         mode = "hybrid" if vector is not None else "bm25"
         settings = self.kb.settings
         depth = settings.match_candidates
-        for hit in search(self.kb, need, depth, mode, vector=vector, candidates=depth, expanded=settings.match_expand_passages):
+        found = search(
+            self.kb,
+            need,
+            depth,
+            mode,
+            vector=vector,
+            candidates=depth,
+            expanded=settings.match_expand_passages,
+            bm25_weight=settings.match_bm25_weight,
+        )
+        for hit in found:
             item_id = item_key(hit.chunk.doc_id, hit.chunk.section)
             if item_id in eligible and item_id not in ranking:
                 ranking.append(item_id)

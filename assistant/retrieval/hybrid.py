@@ -137,10 +137,12 @@ def search(
     vector: list[float] | None = None,
     candidates: int | None = None,
     expanded: bool | None = None,
+    bm25_weight: float | None = None,
 ) -> list[SearchHit]:
     """The best k passages for `query`; `vector` is its embedding when the caller has already computed it;
-    `candidates`, how many each retriever contributes, and `expanded`, whether BM25 reads the passages with their
-    attached questions' words, when not `settings.candidates` and `settings.expand_passages` (matching's own)."""
+    `candidates`, how many each retriever contributes, `expanded`, whether BM25 reads the passages with their
+    attached questions' words, and `bm25_weight`, BM25's weight in the fusion, when not `settings.candidates`,
+    `settings.expand_passages` and `settings.bm25_weight` (matching has its own)."""
     filters = filters or SearchFilters()
     query = query.strip()
     if not query:
@@ -165,7 +167,8 @@ def search(
     if mode == "hybrid":
         settings = kb.settings
         sentence_ranks = {cid: rank for rank, (cid, _) in enumerate(by_sentence, start=1)}
-        rankings = [(bm25_ranks, settings.bm25_weight), (dense_ranks, 1.0), (sentence_ranks, settings.sentence_weight)]
+        bm25_weight = settings.bm25_weight if bm25_weight is None else bm25_weight
+        rankings = [(bm25_ranks, bm25_weight), (dense_ranks, 1.0), (sentence_ranks, settings.sentence_weight)]
         if settings.question_bm25_weight:
             rankings.append((question_ranks(kb, kb.question_lexical_search(query, n), filters), settings.question_bm25_weight))
         if settings.question_dense_weight:
