@@ -140,8 +140,8 @@ class Settings(BaseSettings):
     match_candidates: int = Field(50, ge=5, le=500)
     # Whether a need's BM25 search reads the passages with their attached questions' words, like `expand_passages`.
     match_expand_passages: bool = False
-    # BM25's weight when a need is searched: 1.5, as search had it before the situational questions chose 4 for
-    # search (on the development profiles 4 gives 0.505 against 0.523, README "Policy matching").
+    # BM25's weight when a need is searched: 1.5, as search had it before dev-fresh.jsonl chose 4 for search (on
+    # the development profiles 4 gives 0.505 against 0.523, README "Policy matching").
     match_bm25_weight: float = Field(1.5, ge=0.0, le=10.0)
     match_need_quota: int = Field(2, ge=0, le=10)
     # Weight of the ranking by relevance to the whole profile beside the needs' rankings, after the first places

@@ -3,6 +3,7 @@
 import pytest
 
 from assistant.answering.answer import Assistant, AssistantError, Message
+from assistant.answering.extractive import asked_quantities
 from assistant.index.knowledge_base import KnowledgeBase
 from assistant.vocabulary import REFUSAL, duty_units, without_city_name
 from conftest import PLAN, assert_verbatim
@@ -74,6 +75,16 @@ def test_unanswerable_question_is_refused_with_closest_clauses(assistant):
     answer = assistant.ask("企业在新三板挂牌成功后，市里一次性奖励多少钱？")
     assert answer.refused and answer.answer.startswith(REFUSAL)
     assert answer.citations and "新三板" in answer.answer
+    assert_verbatim(answer)
+
+
+def test_a_question_asking_two_quantities_is_answered_by_either(assistant):
+    """The question asks for an amount ("多少钱") and a period ("多少天"): the clause that states the period answers
+    it, where requiring the first kind asked refused it."""
+    question = "股东交了多少钱要不要对外公示，多少天内公示？"
+    assert asked_quantities(question) == ["money", "time"]
+    answer = assistant.ask(question)
+    assert not answer.refused and "20个工作日内" in answer.answer
     assert_verbatim(answer)
 
 

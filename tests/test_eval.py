@@ -57,7 +57,7 @@ def check_questions(path) -> list:
     [
         ("blind.jsonl", {"plan": 60, "laws": 60}),
         ("dev-situations.jsonl", {"plan": 40, "laws": 50}),
-        ("dev-fresh.jsonl", {"plan": 40, "laws": 50}),
+        ("dev-fresh.jsonl", {"plan": 35, "laws": 50}),
     ],
 )
 def test_situation_sets_are_written_in_an_enterprises_words(name, answerable_on):
@@ -82,6 +82,17 @@ def test_no_question_is_in_two_sets():
     assert len(set(ids)) == len(ids) and len(set(questions)) == len(questions)
 
 
+def test_no_development_question_rewords_a_blind_one():
+    """Writers working apart still converge on the same phrases ("找政府背景的担保公司…担保费收多少"): a development
+    question sharing a run of nine characters with a blind question is nearly that question, and whatever is tuned
+    for it (a knob, a thesaurus entry, an attached question) would flatter the blind split. Twenty such questions
+    were taken out of the development files on 2026-12-03."""
+    blind = [item.question for item in load_gold(ROOT / "eval" / "blind.jsonl")]
+    development = [item for name in ("gold.jsonl", "dev-situations.jsonl", "dev-fresh.jsonl") for item in load_gold(ROOT / "eval" / name)]
+    assert shares_run("官司我们赢了，对方就是拖着不给钱，法院那边催款有什么新招？", blind, 9)
+    assert [item.id for item in development if shares_run(item.question, blind, 9)] == []
+
+
 def test_the_blind_split_is_frozen():
     """Knobs are chosen on the development set; the blind split changes only by a deliberate new version."""
     digest = hashlib.sha256((ROOT / "eval" / "blind.jsonl").read_bytes()).hexdigest()
@@ -89,10 +100,10 @@ def test_the_blind_split_is_frozen():
 
 
 def test_hybrid_search_beats_both_single_modes_on_the_gold_set(kb):
-    """On the 171 own gold questions: hybrid hit@5 0.958, hit@10 0.972, MRR 0.791; bm25 0.937, 0.944, 0.846;
-    dense 0.859, 0.923, 0.739. The bridging to everyday words (thesaurus, attached questions), chosen on the
-    whole development set, trades some of BM25's first places on these text-borrowing questions for hits further
-    down. Margins of one question are left to the approximate vector search."""
+    """On the own gold questions (163 and the 10 currency ones, 2026-12-03): hybrid hit@5 0.993, hit@10 0.993,
+    MRR 0.939; bm25 0.986, 0.986, 0.912; dense 0.878, 0.932, 0.756. These questions borrow their clauses' words,
+    so BM25 alone (reading the attached questions' words too) nearly always finds them: hybrid is one question
+    ahead at hit@5 and hit@10, with dense search exact enough to keep that margin (README "Exact dense search")."""
     summaries = summaries_of(run(Service(kb.settings), load_gold(GOLD), ["hybrid", "bm25", "dense"], progress=False))
     hybrid, bm25, dense = summaries["hybrid"], summaries["bm25"], summaries["dense"]
     assert hybrid["hit@5"] >= 0.94
@@ -106,9 +117,9 @@ def test_quick_eval_meets_the_committed_thresholds(corpus_settings, tmp_path):
     result = run_cli(["eval", "--quick", "--no-progress", "--reports-dir", str(tmp_path)], corpus_settings)
     assert result.returncode == 0, result.stdout + result.stderr
     assert (
-        "228 questions from eval/gold.jsonl, eval/dev-situations.jsonl and eval/dev-fresh.jsonl, 160 from eval/blind.jsonl" in result.stdout
+        "218 questions from eval/gold.jsonl, eval/dev-situations.jsonl and eval/dev-fresh.jsonl, 160 from eval/blind.jsonl" in result.stdout
     )
-    assert "| hybrid | 228 |" in result.stdout and "| extractive | 228 |" in result.stdout and "| blind/extractive | 160 |" in result.stdout
+    assert "| hybrid | 218 |" in result.stdout and "| extractive | 218 |" in result.stdout and "| blind/extractive | 160 |" in result.stdout
     assert "Development set beside the blind split" in result.stdout and "| hybrid@laws |" in result.stdout
     assert "Policy matching (ours beside the naive BM25 matcher" in result.stdout
     assert "| matching/naive | 40 |" in result.stdout and "| blind/matching | 34 |" in result.stdout
@@ -116,7 +127,7 @@ def test_quick_eval_meets_the_committed_thresholds(corpus_settings, tmp_path):
     [folder] = list(tmp_path.iterdir())
     assert {"results.jsonl", "report.md", "report.html", "metrics.png", "types.png", "latency.png"} <= {p.name for p in folder.iterdir()}
     rows = [json.loads(line) for line in (folder / "results.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert len(rows) == 2 * 228 + 2 * 160 and {r["config"] for r in rows} == {"hybrid", "extractive"}
+    assert len(rows) == 2 * 218 + 2 * 160 and {r["config"] for r in rows} == {"hybrid", "extractive"}
     assert {r["id"][:2] for r in rows} >= {"p0", "d-", "uA", "b-"}  # own, situational, fresh and blind questions
     answered = next(r for r in rows if r["config"] == "extractive" and r["id"] == "p001")
     assert "2.8‰" in answered["answer"]["answer"] and answered["correct"] is True and answered["retrieved"]

@@ -113,6 +113,21 @@ def test_each_need_gets_its_best_items_first(kb):
     assert audit.item_id in found and any("文件名称写明“中小企业”" in r for r in found[audit.item_id].reasons)
 
 
+def test_matching_searches_each_need_with_its_own_bm25_weight(corpus_settings):
+    """`match_bm25_weight`, not search's `bm25_weight`, weighs BM25 when a need is searched."""
+    profile = Profile(industry="建筑施工", employees=30, ownership="private", needs=["政府工程款拖了一年不给"])
+
+    def first_items(**update) -> list[str]:
+        kb = KnowledgeBase(corpus_settings.model_copy(update=update))
+        try:
+            return [m.item_id for m in Matcher(kb).match(profile, limit=5).items]
+        finally:
+            kb.close()
+
+    assert first_items(match_bm25_weight=0.0) != first_items(match_bm25_weight=50.0)
+    assert first_items(bm25_weight=0.0) == first_items(bm25_weight=50.0)
+
+
 def test_pages_are_slices_of_one_ranking(kb):
     whole = match(kb, KIWI)
     pages = [match(kb, KIWI, limit=7, offset=offset) for offset in range(0, whole.total, 7)]

