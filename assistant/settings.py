@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     # A file with more pages to OCR than this is refused; an image or page larger than this many pixels too.
     max_ocr_pages: int = Field(300, ge=1)
     max_image_pixels: int = Field(60_000_000, ge=100_000)
-    # Scanned PDF pages are rendered at this resolution; chosen by measurement (README "Scanned documents").
+    # Scanned PDF pages are rendered at this resolution; chosen by measurement (README "Formats").
     ocr_dpi: int = Field(150, ge=72, le=600)
     # OCR lines read with less confidence than this are listed in the ingest report, to check against the original.
     ocr_low_confidence: float = Field(0.9, ge=0.0, le=1.0)
@@ -133,7 +133,7 @@ class Settings(BaseSettings):
     evidence_question_weight: float = Field(0.7, ge=0.0, le=2.0)
     # Matching: each stated need's ranking holds the eligible items of its best passages, at most this many; the
     # first places go to each need's best `match_need_quota` items in turn. Chosen by cross-validation on
-    # eval/matching.jsonl (README "Policy matching").
+    # eval/matching.jsonl (README "Which policies apply: items and matching").
     match_need_depth: int = Field(20, ge=1, le=100)
     # How many candidates each retriever contributes when a need is searched (search has its own, `candidates`):
     # 50 and 100 give 0.723 and 0.717 on the development profiles.
@@ -141,11 +141,11 @@ class Settings(BaseSettings):
     # Whether a need's BM25 search reads the passages with their attached questions' words, like `expand_passages`.
     match_expand_passages: bool = False
     # BM25's weight when a need is searched: 1.5, as search had it before dev-fresh.jsonl chose 4 for search (on
-    # the development profiles 4 gives 0.505 against 0.523, README "Policy matching").
+    # the development profiles 4 gives 0.505 against 0.523, README "Which policies apply: items and matching").
     match_bm25_weight: float = Field(1.5, ge=0.0, le=10.0)
     match_need_quota: int = Field(2, ge=0, le=10)
     # Weight of the ranking by relevance to the whole profile beside the needs' rankings, after the first places
-    # (chosen on m01–m22; on all 40 profiles, with dense search exact, 4 and 8 tie, README "Policy matching").
+    # (chosen on m01–m22; on all 40 profiles, with dense search exact, 4 and 8 tie, README "Which policies apply: items and matching").
     match_profile_weight: float = Field(8.0, ge=0.0, le=20.0)
     # Search, answers and matching leave out documents past their 失效日期 unless this is on (`--include-expired`).
     include_expired: bool = False
@@ -158,7 +158,7 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 7860
-    # Answers generated at once by the app; the API runs in its own thread pool beside them.
+    # Answers generated at once, by the app (Gradio's queue) and by the API (its worker pool) each.
     concurrency_limit: int = Field(4, ge=1, le=64)
     # Answering requests (API and app) worked on or waiting at once; beyond it the API answers 429 with
     # Retry-After and the app says the queue is full.

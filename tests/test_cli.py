@@ -40,13 +40,18 @@ def test_search_batch_echoes_ids(corpus_settings, tmp_path):
     assert any("2个工作日" in r["text"] for r in lines[0]["results"])
 
 
-def test_search_bad_input_file_says_which_line(corpus_settings, tmp_path):
+def test_a_bad_line_of_a_batch_says_which_and_does_not_stop_the_others(corpus_settings, tmp_path):
     questions = tmp_path / "bad.jsonl"
-    questions.write_text('{"question": "好的"}\n{not json}\n', encoding="utf-8")
-    result = run_cli(["search", "--input", str(questions)], corpus_settings)
-    assert result.returncode == 1
-    assert f"{questions}:2: not valid JSON" in result.stderr
-    assert "Traceback" not in result.stderr
+    questions.write_text(
+        '{"question": "好的"}\n{not json}\n{"id": 3, "question": 7}\n{"question": "用气报装最快几天办完"}\n', encoding="utf-8"
+    )
+    result = run_cli(["search", "--input", str(questions), "-k", "2"], corpus_settings)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    first, second, third, fourth = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(first["results"]) == 2 and len(fourth["results"]) == 2
+    assert second == {"line": 2, "id": None, "error": f"{questions}:2: not valid JSON (Expecting property name enclosed in double quotes)"}
+    assert third["line"] == 3 and third["id"] == 3 and '"question" must be a str' in third["error"]
+    assert f"2 line(s) of {questions} could not be read (line 2, 3)" in result.stderr
 
 
 def test_docs_lists_title_number_date_authority_chunks(corpus_settings):
@@ -117,6 +122,13 @@ def test_ask_batch_echoes_ids_and_reports_bad_lines(corpus_settings, tmp_path):
     assert first["id"] == "a" and "2.8‰" in first["answer"]
     assert second["id"] == "b" and "empty" in second["error"]
     assert third["id"] == 3 and "失业保险条例" in {c["doc_title"] for c in third["citations"]}
+    # A line that is not a question object is reported in its place, and the questions after it are answered.
+    questions.write_text('{"id": "x", "text": "用电"}\n{"id": "y", "question": "电子保函费率是多少？"}\n', encoding="utf-8")
+    broken = run_cli(["ask", "--input", str(questions)], corpus_settings)
+    assert broken.returncode == 1 and "could not answer" not in broken.stderr
+    bad, good = [json.loads(line) for line in broken.stdout.splitlines()]
+    assert bad == {"line": 1, "id": "x", "error": f'{questions}:1: expected an object with "question"'}
+    assert good["id"] == "y" and "2.8‰" in good["answer"]
 
 
 def test_ask_streams_llm_answer_with_sources(corpus_settings):

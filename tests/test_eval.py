@@ -124,6 +124,10 @@ def test_quick_eval_meets_the_committed_thresholds(corpus_settings, tmp_path):
     assert "Policy matching (ours beside the naive BM25 matcher" in result.stdout
     assert "| matching/naive | 40 |" in result.stdout and "| blind/matching | 34 |" in result.stdout
     assert "All thresholds in eval/thresholds.toml met." in result.stdout
+    # Every answerable question is either answered with its key facts or missed for exactly one reason.
+    [misses] = [line for line in result.stdout.splitlines() if line.startswith("| blind/extractive | 0.")]
+    shares = [float(value) for value in misses.strip("| ").split(" | ")[1:]]
+    assert len(shares) == 4 and abs(sum(shares) - 1) < 0.01 and all(share > 0 for share in shares)
     [folder] = list(tmp_path.iterdir())
     assert {"results.jsonl", "report.md", "report.html", "metrics.png", "types.png", "latency.png"} <= {p.name for p in folder.iterdir()}
     rows = [json.loads(line) for line in (folder / "results.jsonl").read_text(encoding="utf-8").splitlines()]
@@ -133,6 +137,7 @@ def test_quick_eval_meets_the_committed_thresholds(corpus_settings, tmp_path):
     assert "2.8‰" in answered["answer"]["answer"] and answered["correct"] is True and answered["retrieved"]
     report = (folder / "report.md").read_text(encoding="utf-8")
     assert "## By question type" in report and "## By document" in report and PLAN in report
+    assert "## Where the answers go wrong" in report and "(its clause among the passages)" in report
     assert "<table>" in (folder / "report.html").read_text(encoding="utf-8")
 
 

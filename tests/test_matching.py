@@ -263,12 +263,15 @@ def test_match_and_items_commands(corpus_settings, tmp_path):
         json.dumps({"id": "kiwi", "profile": KIWI.model_dump(exclude_none=True)}, ensure_ascii=False)
         + "\n"
         + json.dumps({"id": "bad", "profile": {"employees": "很多"}}, ensure_ascii=False)
-        + "\n",
+        + '\n{"id": "nope"}\n',
         encoding="utf-8",
     )
-    lines = [json.loads(line) for line in run_cli(["match", "--input", str(batch)], corpus_settings).stdout.splitlines()]
+    batched = run_cli(["match", "--input", str(batch)], corpus_settings)
+    lines = [json.loads(line) for line in batched.stdout.splitlines()]
     assert lines[0]["id"] == "kiwi" and lines[0]["total"] == out["total"]
     assert lines[1]["id"] == "bad" and "not a valid profile" in lines[1]["error"]
+    assert lines[2] == {"line": 3, "id": "nope", "error": f'{batch}:3: expected an object with "profile"'}
+    assert batched.returncode == 1 and "1 line(s)" in batched.stderr
     bad = tmp_path / "bad.json"
     bad.write_text('{"ownership": "martian"}', encoding="utf-8")
     refused = run_cli(["match", "--profile", str(bad)], corpus_settings)

@@ -118,7 +118,7 @@ def eval_command(
         national_laws,
         select,
     )
-    from assistant.evaluation.reports import BLIND, matching_table, side_by_side, summaries_of, table, write_report
+    from assistant.evaluation.reports import BLIND, matching_table, misses_table, side_by_side, summaries_of, table, write_report
     from assistant.evaluation.runs import default_configs, run
 
     if tune and objective == "matching":
@@ -160,6 +160,9 @@ def eval_command(
         click.echo(table({k: v for k, v in summaries.items() if k not in matching}))
         if blind_items:
             click.echo("\nDevelopment set beside the blind split:\n" + side_by_side(summaries))
+        misses = misses_table({k: v for k, v in summaries.items() if k not in matching})
+        if misses:
+            click.echo("\nWhere the answers go wrong (shares of the answerable questions):\n" + misses)
         if matching:
             click.echo("\nPolicy matching (ours beside the naive BM25 matcher; blind/ = the blind profiles):\n" + matching_table(matching))
     if report:

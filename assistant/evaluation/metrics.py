@@ -21,7 +21,7 @@ from assistant.documents.loaders import load_file
 KS = (1, 3, 5, 10)
 TYPES = ("fact", "measure", "owner", "list", "eligibility", "multi", "unanswerable", "currency")
 # The metrics where lower is better; every other one is better higher.
-LOWER_IS_BETTER = {"false_refusal_rate", "citation_noise", "p50_ms", "p95_ms"}
+LOWER_IS_BETTER = {"false_refusal_rate", "missed_not_retrieved", "missed_not_quoted", "citation_noise", "p50_ms", "p95_ms"}
 
 
 class GoldQuote(BaseModel):
@@ -171,6 +171,21 @@ def score_answer(config: str, item: GoldItem, answer: dict, latency_ms: float, c
     return row
 
 
+# Why an answer to an answerable question lacks its key facts: the three shares (with key_fact_accuracy they add up to
+# one) tell a search problem from an answering one.
+MISSES = {"refused": "false_refusal_rate", "not retrieved": "missed_not_retrieved", "not quoted": "missed_not_quoted"}
+
+
+def miss(row: Row) -> str | None:
+    """Why this answer to an answerable question is wrong: refused; its clause not among the passages it was given;
+    or the clause among them and its key facts not quoted. None for a right answer or an unanswerable question."""
+    if row.answer is None or not row.item.answerable or row.correct:
+        return None
+    if row.refused:
+        return "refused"
+    return "not retrieved" if row.rank is None else "not quoted"
+
+
 def ratio(part: float, whole: float) -> float | None:
     return round(part / whole, 3) if whole else None
 
@@ -204,6 +219,8 @@ def summarise(rows: list[Row]) -> dict:
             refusal_precision=ratio(sum(not r.item.answerable for r in refused), len(refused)),
             refusal_recall=ratio(sum(bool(r.refused) for r in unanswerable), len(unanswerable)),
             false_refusal_rate=ratio(sum(bool(r.refused) for r in answerable), len(answerable)),
+            missed_not_retrieved=ratio(sum(miss(r) == "not retrieved" for r in answerable), len(answerable)),
+            missed_not_quoted=ratio(sum(miss(r) == "not quoted" for r in answerable), len(answerable)),
             verbatim_quotes=ratio(sum(r.verbatim for r in answered), citations),
             citation_recall=ratio(sum(bool(r.cited_gold) for r in answerable), len(answerable)),
             citation_noise=ratio(sum(r.noise for r in answerable), answerable_citations),

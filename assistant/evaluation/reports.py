@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 from assistant.errors import PolicyQAError
-from assistant.evaluation.metrics import LOWER_IS_BETTER, Row, breakdown, headline, summarise
+from assistant.evaluation.metrics import LOWER_IS_BETTER, MISSES, Row, breakdown, headline, miss, summarise
 
 try:
     import matplotlib
@@ -82,6 +82,23 @@ def side_by_side(summaries: dict[str, dict]) -> str:
     for config in configs:
         cells = [f"{cell(summaries[config].get(m))} | {cell(summaries[BLIND + config].get(m))}" for m in columns]
         lines.append(f"| {config} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def misses_table(summaries: dict[str, dict]) -> str:
+    """For each answering configuration, what became of its answerable questions: key facts given, refused, the
+    clause not among the passages the answer was given, or among them and not quoted."""
+    configs = [c for c, s in summaries.items() if s.get("key_fact_accuracy") is not None]
+    if not configs:
+        return ""
+    lines = [
+        "| config | key facts given | refused | clause not retrieved | clause retrieved, facts not quoted |",
+        "|---|---|---|---|---|",
+    ]
+    for config in configs:
+        summary = summaries[config]
+        shares = [summary.get("key_fact_accuracy"), *(summary.get(key) for key in MISSES.values())]
+        lines.append(f"| {config} | " + " | ".join(cell(v) for v in shares) + " |")
     return "\n".join(lines)
 
 
@@ -191,6 +208,7 @@ def write_report(
     sections = [
         ("Summary", table(summaries)),
         ("Gain over the LangChain-tutorial baseline", gains(summaries)),
+        ("Where the answers go wrong (shares of the answerable questions)", misses_table(summaries)),
         (
             "By question type (answers: key-fact accuracy, or refusal recall on unanswerable questions; search: hit@5; "
             "with the number of questions)",
@@ -219,6 +237,9 @@ def write_report(
     return report
 
 
+WHERE = {"not retrieved": " (its clause not among the passages)", "not quoted": " (its clause among the passages)"}
+
+
 def wrong_answers(results: dict[str, list[Row]]) -> str:
     lines = []
     for config, rows in results.items():
@@ -226,7 +247,7 @@ def wrong_answers(results: dict[str, list[Row]]) -> str:
             if row.answer is None or row.correct:
                 continue
             if row.item.answerable:
-                why = "refused" if row.refused else "missing " + " / ".join("|".join(g) for g in row.missing)
+                why = "refused" if row.refused else "missing " + " / ".join("|".join(g) for g in row.missing) + WHERE[miss(row)]
             else:
                 why = "answered an unanswerable question"
             lines.append(f"- {config} {row.item.id} [{row.item.type}] {row.item.question} — {why}")

@@ -9,6 +9,8 @@ evaluation package and is loaded by name only when it runs.
 import importlib
 import json
 import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -131,29 +133,51 @@ def print_hits(question: str, hits: list) -> None:
         click.echo(f"    {text[:160]}{'…' if len(text) > 160 else ''}")
 
 
-def read_jsonl(path: Path, key: str) -> list[dict]:
-    """The objects of a JSON-lines file, each with `key`; a bad line stops with its line number."""
-    objects = []
+@dataclass
+class InputLine:
+    """One line of a JSON-lines batch: the object it holds, or why it could not be read."""
+
+    number: int
+    item: dict
+    error: str | None = None
+
+    def error_json(self) -> str:
+        return json.dumps({"line": self.number, "id": self.item.get("id"), "error": self.error}, ensure_ascii=False)
+
+
+def read_jsonl(path: Path, key: str, kind: type | None = None) -> Iterator[InputLine]:
+    """The lines of a JSON-lines file, read one at a time (a file of any size is never held whole), each an object
+    with `key` (of type `kind` when given) or the reason it is not."""
     with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
+        for number, text in enumerate(lines, start=1):
+            if not text.strip():
                 continue
             try:
-                item = json.loads(line)
+                item = json.loads(text)
             except json.JSONDecodeError as error:
-                raise click.ClickException(f"{path}:{number}: not valid JSON ({error.msg})") from None
+                yield InputLine(number, {}, f"{path}:{number}: not valid JSON ({error.msg})")
+                continue
             if not isinstance(item, dict) or key not in item:
-                raise click.ClickException(f'{path}:{number}: expected an object with "{key}"')
-            objects.append(item)
-    return objects
+                yield InputLine(number, item if isinstance(item, dict) else {}, f'{path}:{number}: expected an object with "{key}"')
+            elif kind is not None and not isinstance(item[key], kind):
+                yield InputLine(number, item, f'{path}:{number}: "{key}" must be a {kind.__name__}')
+            else:
+                yield InputLine(number, item)
 
 
-def read_questions(path: Path) -> list[dict]:
-    questions = read_jsonl(path, "question")
-    for number, item in enumerate(questions, start=1):
-        if not isinstance(item["question"], str):
-            raise click.ClickException(f'{path}: line {number}: "question" must be a string')
-    return questions
+def run_batch(path: Path, key: str, kind: type | None, handle: Callable[[dict], dict]) -> None:
+    """Each good line's object handled and printed as one JSON line; a bad line gets its error object instead and
+    does not stop the others. The exit status is 1 when any line could not be read, so a script notices."""
+    bad = []
+    for line in read_jsonl(path, key, kind):
+        if line.error:
+            bad.append(line.number)
+            click.echo(line.error_json())
+            continue
+        click.echo(json.dumps(handle(line.item), ensure_ascii=False))
+    if bad:
+        shown = ", ".join(map(str, bad[:10])) + (" …" if len(bad) > 10 else "")
+        raise click.ClickException(f"{len(bad)} line(s) of {path} could not be read (line {shown}); their objects say why")
 
 
 @cli.command("search")
@@ -180,11 +204,12 @@ def search_command(question, k, mode, doc_ids, level, region, as_json, input_fil
     service = open_service(**({"include_expired": True} if include_expired else {}))
     filters = SearchFilters(doc_ids=list(doc_ids) or None, level=level, region=region)
     if input_file:
-        for item in read_questions(input_file):
+
+        def search_one(item: dict) -> dict:
             hits = service.search(item["question"], k, mode, filters)
-            out = {"id": item.get("id"), "question": item["question"], "results": [h.as_json() for h in hits]}
-            click.echo(json.dumps(out, ensure_ascii=False))
-        return
+            return {"id": item.get("id"), "question": item["question"], "results": [h.as_json() for h in hits]}
+
+        return run_batch(input_file, "question", str, search_one)
     hits = service.search(question, k, mode, filters)
     if as_json:
         click.echo(json.dumps({"question": question, "results": [h.as_json() for h in hits]}, ensure_ascii=False, indent=2))
@@ -251,17 +276,19 @@ def ask_command(question, mode, as_json, input_file, include_expired) -> None:
     service = open_service(**({"include_expired": True} if include_expired else {}))
     try:
         if input_file:
-            for item in read_questions(input_file):
+
+            def ask_one(item: dict) -> dict:
                 try:
-                    out = {"id": item.get("id"), **service.ask(item["question"], mode=mode).model_dump(mode="json")}
+                    return {"id": item.get("id"), **service.ask(item["question"], mode=mode).model_dump(mode="json")}
                 except PolicyQAError as error:
-                    out = {"id": item.get("id"), "question": item["question"], "error": str(error)}
-                click.echo(json.dumps(out, ensure_ascii=False))
+                    return {"id": item.get("id"), "question": item["question"], "error": str(error)}
+
+            run_batch(input_file, "question", str, ask_one)
         elif as_json:
             click.echo(json.dumps(service.ask(question, mode=mode).model_dump(mode="json"), ensure_ascii=False, indent=2))
         else:
             stream_answer(service, question, [], mode)
-    except PolicyQAError:
+    except (PolicyQAError, click.ClickException):
         raise
     except Exception as error:  # noqa: BLE001 — e.g. a read-only or locked index folder: a message, not a traceback
         raise click.ClickException(unexpected(error)) from None
@@ -387,14 +414,15 @@ def match_command(profile_file, input_file, limit, offset, show_all, as_json) ->
     service = open_service()
     limit = None if show_all else limit
     if input_file:
-        for line in read_jsonl(input_file, "profile"):
+
+        def match_one(item: dict) -> dict:
             try:
-                result = service.match(Profile.model_validate(line["profile"]), limit, offset)
-                out = {"id": line.get("id"), **result.model_dump(exclude={"profile"})}
+                result = service.match(Profile.model_validate(item["profile"]), limit, offset)
+                return {"id": item.get("id"), **result.model_dump(exclude={"profile"})}
             except ValidationError as error:
-                out = {"id": line.get("id"), "error": f"not a valid profile: {error.errors()[0]['msg']}"}
-            click.echo(json.dumps(out, ensure_ascii=False))
-        return
+                return {"id": item.get("id"), "error": f"not a valid profile: {error.errors()[0]['msg']}"}
+
+        return run_batch(input_file, "profile", None, match_one)
     result = service.match(read_profile(profile_file), limit, offset)
     if as_json:
         click.echo(json.dumps(result.model_dump(exclude={"profile"}), ensure_ascii=False, indent=2))
