@@ -184,9 +184,10 @@ def test_an_answer_quotes_up_to_max_quoted_sentences(assistant, corpus_settings)
 
 
 def test_a_short_article_is_quoted_whole(corpus_settings):
-    """ "材料交齐了，多久能拿到营业执照": the sentence most like it is 第十九条's "当场登记"; the period is the sentence
-    after it. The best sentence's passage, when short, is quoted whole: one quote per paragraph, in its own order."""
-    question = "材料交齐了，多久能拿到营业执照？"
+    """ "申请设立登记材料齐全，登记机关多久给登记": the sentence most like it is 第十九条's "当场登记"; the period is
+    the sentence after it. The best sentence's passage, when short, is quoted whole: one quote per paragraph, in its
+    own order. (The question was "材料交齐了，多久能拿到营业执照" until it was found to reword a blind one.)"""
+    question = "申请设立登记材料齐全，登记机关多久给登记？"
     answer = ask_with(corpus_settings, question, whole_passage_chars=400)
     assert not answer.refused
     article = [c for c in answer.citations if c.section.endswith("第十九条")]

@@ -50,8 +50,15 @@ def test_a_bad_line_of_a_batch_says_which_and_does_not_stop_the_others(corpus_se
     first, second, third, fourth = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(first["results"]) == 2 and len(fourth["results"]) == 2
     assert second == {"line": 2, "id": None, "error": f"{questions}:2: not valid JSON (Expecting property name enclosed in double quotes)"}
-    assert third["line"] == 3 and third["id"] == 3 and '"question" must be a str' in third["error"]
+    assert third["line"] == 3 and third["id"] == 3 and '"question" must be a string' in third["error"]
     assert f"2 line(s) of {questions} could not be read (line 2, 3)" in result.stderr
+    # Saved by Windows Notepad: a byte-order mark is read past; a file in GBK is refused with what to do.
+    questions.write_text('\ufeff{"id": "bom", "question": "用气报装最快几天办完"}\n', encoding="utf-8")
+    marked = run_cli(["search", "--input", str(questions), "-k", "1"], corpus_settings)
+    assert marked.returncode == 0 and json.loads(marked.stdout)["id"] == "bom"
+    questions.write_bytes('{"question": "用气报装最快几天办完"}\n'.encode("gbk"))
+    gbk = run_cli(["search", "--input", str(questions)], corpus_settings)
+    assert gbk.returncode == 1 and f"{questions}:1: not UTF-8 text; save the file as UTF-8" in gbk.stderr
 
 
 def test_docs_lists_title_number_date_authority_chunks(corpus_settings):

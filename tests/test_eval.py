@@ -7,10 +7,10 @@ import statistics
 
 import pytest
 
-from assistant.evaluation.metrics import TYPES, check_thresholds, load_gold, select
+from assistant.evaluation.metrics import TYPES, GoldItem, check_thresholds, load_gold, select
 from assistant.evaluation.reports import summaries_of, write_report
 from assistant.evaluation.runs import run
-from assistant.evaluation.wording import bigram_overlap, shares_run
+from assistant.evaluation.wording import bigram_overlap, rewords, shares_run
 from assistant.index.store import chroma_client, collection_names
 from assistant.matching.profile import Profile
 from assistant.service.service import Service
@@ -29,7 +29,8 @@ def test_gold_set_is_valid():
     on_plan = [i for i in items if PLAN in i.documents or (not i.answerable and i.id.startswith(("p", "g1")))]
     on_laws = [i for i in items if i.answerable and PLAN not in i.documents]
     assert len(on_plan) >= 80 and len(on_laws) >= 50
-    assert sum(not i.answerable for i in items) >= 0.15 * len(items)
+    # 15 % before the questions that reworded blind ones were taken out (2026-12-03), 14 % since.
+    assert sum(not i.answerable for i in items) >= 0.14 * len(items)
     for line, item in zip(lines, items):
         assert set(line) == {"id", "question", "type", "answer", "must_include", "gold"}, item.id
         assert item.type in TYPES, item.id
@@ -62,7 +63,7 @@ def check_questions(path) -> list:
 )
 def test_situation_sets_are_written_in_an_enterprises_words(name, answerable_on):
     """The blind split (frozen) and the situational development set: written from a situation before the
-    clause was read, so they borrow few of its words (the own gold set: 71 % share a 4-character run, 0.21)."""
+    clause was read, so they borrow few of its words (the own gold set: 71 % share a 4-character run, 0.22)."""
     items = check_questions(ROOT / "eval" / name)
     answerable = [i for i in items if i.answerable]
     assert sum(PLAN in i.documents for i in answerable) >= answerable_on["plan"]
@@ -84,13 +85,18 @@ def test_no_question_is_in_two_sets():
 
 def test_no_development_question_rewords_a_blind_one():
     """Writers working apart still converge on the same phrases ("找政府背景的担保公司…担保费收多少"): a development
-    question sharing a run of nine characters with a blind question is nearly that question, and whatever is tuned
-    for it (a knob, a thesaurus entry, an attached question) would flatter the blind split. Twenty such questions
-    were taken out of the development files on 2026-12-03."""
-    blind = [item.question for item in load_gold(ROOT / "eval" / "blind.jsonl")]
+    question that shares a run of nine characters with a blind question, or of eight while asking for the same
+    clause, is nearly that question, and whatever is tuned for it (a knob, a thesaurus entry, an attached question)
+    would flatter the blind split. Thirty such questions were taken out of the development files on 2026-12-03."""
+    blind = load_gold(ROOT / "eval" / "blind.jsonl")
     development = [item for name in ("gold.jsonl", "dev-situations.jsonl", "dev-fresh.jsonl") for item in load_gold(ROOT / "eval" / name)]
-    assert shares_run("官司我们赢了，对方就是拖着不给钱，法院那边催款有什么新招？", blind, 9)
-    assert [item.id for item in development if shares_run(item.question, blind, 9)] == []
+    twin = next(item for item in blind if item.id == "b-plan-041")  # "官司我们赢了，对方就是拖着不给钱，法院那边催款有什么新招？"
+    removed = GoldItem(id="uA-10", question="官司赢了，对方就是拖着不给钱，法院那边有啥办法催得快点？", type="measure")
+    assert rewords(removed, twin) and not rewords(development[0], twin)
+    eight = GoldItem(id="uC-05", question="我在昭化开个小饭馆，税务登记是小规模，增值税按几个点交？", type="unanswerable")
+    assert rewords(eight, GoldItem(id="x", question="我是小规模的个体户，增值税按几个点交？", type="unanswerable"))
+    assert not rewords(eight, GoldItem(id="y", question="我是小规模的个体户，增值税按几个点交？", gold=[{"file": PLAN, "quote": "用气"}]))
+    assert [item.id for item in development if any(rewords(item, other) for other in blind)] == []
 
 
 def test_the_blind_split_is_frozen():
@@ -117,27 +123,30 @@ def test_quick_eval_meets_the_committed_thresholds(corpus_settings, tmp_path):
     result = run_cli(["eval", "--quick", "--no-progress", "--reports-dir", str(tmp_path)], corpus_settings)
     assert result.returncode == 0, result.stdout + result.stderr
     assert (
-        "218 questions from eval/gold.jsonl, eval/dev-situations.jsonl and eval/dev-fresh.jsonl, 160 from eval/blind.jsonl" in result.stdout
+        "213 questions from eval/gold.jsonl, eval/dev-situations.jsonl and eval/dev-fresh.jsonl, 160 from eval/blind.jsonl" in result.stdout
     )
-    assert "| hybrid | 218 |" in result.stdout and "| extractive | 218 |" in result.stdout and "| blind/extractive | 160 |" in result.stdout
+    assert "| hybrid | 213 |" in result.stdout and "| extractive | 213 |" in result.stdout and "| blind/extractive | 160 |" in result.stdout
     assert "Development set beside the blind split" in result.stdout and "| hybrid@laws |" in result.stdout
     assert "Policy matching (ours beside the naive BM25 matcher" in result.stdout
     assert "| matching/naive | 40 |" in result.stdout and "| blind/matching | 34 |" in result.stdout
     assert "All thresholds in eval/thresholds.toml met." in result.stdout
-    # Every answerable question is either answered with its key facts or missed for exactly one reason.
-    [misses] = [line for line in result.stdout.splitlines() if line.startswith("| blind/extractive | 0.")]
-    shares = [float(value) for value in misses.strip("| ").split(" | ")[1:]]
-    assert len(shares) == 4 and abs(sum(shares) - 1) < 0.01 and all(share > 0 for share in shares)
+    # Every answerable question is either answered with its key facts or missed for exactly one reason (the shares
+    # are rounded to three places: one question of 130 is 0.0077).
+    misses = result.stdout.split("Where the answers go wrong")[1].split("\n\n")[0]
+    for config in ("extractive", "blind/extractive"):
+        [line] = [line for line in misses.splitlines() if line.startswith(f"| {config} |")]
+        shares = [float(value) for value in line.strip("| ").split(" | ")[1:]]
+        assert len(shares) == 4 and abs(sum(shares) - 1) < 0.003 and all(share > 0 for share in shares), line
     [folder] = list(tmp_path.iterdir())
     assert {"results.jsonl", "report.md", "report.html", "metrics.png", "types.png", "latency.png"} <= {p.name for p in folder.iterdir()}
     rows = [json.loads(line) for line in (folder / "results.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert len(rows) == 2 * 218 + 2 * 160 and {r["config"] for r in rows} == {"hybrid", "extractive"}
+    assert len(rows) == 2 * 213 + 2 * 160 and {r["config"] for r in rows} == {"hybrid", "extractive"}
     assert {r["id"][:2] for r in rows} >= {"p0", "d-", "uA", "b-"}  # own, situational, fresh and blind questions
     answered = next(r for r in rows if r["config"] == "extractive" and r["id"] == "p001")
     assert "2.8‰" in answered["answer"]["answer"] and answered["correct"] is True and answered["retrieved"]
     report = (folder / "report.md").read_text(encoding="utf-8")
     assert "## By question type" in report and "## By document" in report and PLAN in report
-    assert "## Where the answers go wrong" in report and "(its clause among the passages)" in report
+    assert "## Where the answers go wrong" in report and "(the facts in the passages, not quoted)" in report
     assert "<table>" in (folder / "report.html").read_text(encoding="utf-8")
 
 

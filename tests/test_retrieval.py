@@ -132,7 +132,7 @@ def test_every_question_leans_towards_the_citys_own_documents(corpus_settings, k
     (the guarantee fee of at most 1 %) among the first five, which the national laws push out of them (to tenth
     place when this was written) when the city's documents get no lean."""
     flat = KnowledgeBase(corpus_settings.model_copy(update={"local_weight": 0.0}))
-    question = "找政府背景的担保公司给我们小微企业贷款做担保，担保费一般收多少？"
+    question = "小微企业贷款请国有担保公司担保，费用大概几个点？"
 
     def rank_of_the_fee(base):
         hits = search(base, question, 10)
@@ -158,3 +158,7 @@ def test_bm25_weight_can_be_given_per_search(kb):
 
     assert leaning[0].chunk.chunk_id == lexical[0].chunk.chunk_id
     assert shared(leaning) > shared(without_bm25)
+    # Without the argument, the setting (POLICY_QA_BM25_WEIGHT) decides.
+    configured = KnowledgeBase(kb.settings.model_copy(update={"bm25_weight": 50.0}))
+    assert [h.chunk.chunk_id for h in search(configured, question, k=10)] == [h.chunk.chunk_id for h in leaning]
+    configured.close()

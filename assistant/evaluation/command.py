@@ -157,10 +157,11 @@ def eval_command(
         paths = [str(p) for p in gold_sets or DEVELOPMENT]
         names = " and ".join([", ".join(paths[:-1]), paths[-1]] if len(paths) > 1 else paths)
         click.echo(f"{len(items)} questions from {names}" + (f", {len(blind_items)} from {blind_set}" if blind_items else "") + "\n")
-        click.echo(table({k: v for k, v in summaries.items() if k not in matching}))
+        questions = {k: v for k, v in summaries.items() if k not in matching}
+        click.echo(table(questions))
         if blind_items:
             click.echo("\nDevelopment set beside the blind split:\n" + side_by_side(summaries))
-        misses = misses_table({k: v for k, v in summaries.items() if k not in matching})
+        misses = misses_table(questions)
         if misses:
             click.echo("\nWhere the answers go wrong (shares of the answerable questions):\n" + misses)
         if matching:

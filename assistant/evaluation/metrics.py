@@ -120,6 +120,7 @@ class Row:
     verbatim: int = 0
     cited_gold: bool | None = None  # a citation overlaps a gold quote
     noise: int = 0  # citations whose passage holds no gold quote
+    facts_retrieved: bool | None = None  # every key fact the answer lacks is in one of its passages
     judge: dict | None = None
 
     def to_json(self) -> dict:
@@ -152,6 +153,7 @@ def score_answer(config: str, item: GoldItem, answer: dict, latency_ms: float, c
     row.verbatim = sum(1 for c in citations if corpus.text(c["doc_id"])[c["start"] : c["end"]] == c["quote"])
     if item.answerable:
         row.missing = item.missing_facts(answer["answer"])
+        row.facts_retrieved = all(any(alt in p.text for p in passages for alt in group) for group in row.missing)
         row.correct = not row.refused and not row.missing
         gold_spans = [(q.file, span) for q in item.gold for span in corpus.spans(q)]
         row.cited_gold = any(
@@ -171,19 +173,20 @@ def score_answer(config: str, item: GoldItem, answer: dict, latency_ms: float, c
     return row
 
 
-# Why an answer to an answerable question lacks its key facts: the three shares (with key_fact_accuracy they add up to
-# one) tell a search problem from an answering one.
+# Why an answer to an answerable question lacks its key facts, and the summary key of each share: with
+# key_fact_accuracy they add up to one, and tell a search problem from an answering one.
 MISSES = {"refused": "false_refusal_rate", "not retrieved": "missed_not_retrieved", "not quoted": "missed_not_quoted"}
 
 
 def miss(row: Row) -> str | None:
-    """Why this answer to an answerable question is wrong: refused; its clause not among the passages it was given;
-    or the clause among them and its key facts not quoted. None for a right answer or an unanswerable question."""
+    """Why this answer to an answerable question is wrong: refused; a key fact it lacks is in none of the passages
+    it was given ("not retrieved"); or every one it lacks is in them ("not quoted"). None for a right answer, an
+    unanswerable question, or a retrieval row."""
     if row.answer is None or not row.item.answerable or row.correct:
         return None
     if row.refused:
         return "refused"
-    return "not retrieved" if row.rank is None else "not quoted"
+    return "not quoted" if row.facts_retrieved else "not retrieved"
 
 
 def ratio(part: float, whole: float) -> float | None:
@@ -219,8 +222,7 @@ def summarise(rows: list[Row]) -> dict:
             refusal_precision=ratio(sum(not r.item.answerable for r in refused), len(refused)),
             refusal_recall=ratio(sum(bool(r.refused) for r in unanswerable), len(unanswerable)),
             false_refusal_rate=ratio(sum(bool(r.refused) for r in answerable), len(answerable)),
-            missed_not_retrieved=ratio(sum(miss(r) == "not retrieved" for r in answerable), len(answerable)),
-            missed_not_quoted=ratio(sum(miss(r) == "not quoted" for r in answerable), len(answerable)),
+            **{key: ratio(sum(miss(r) == why for r in answerable), len(answerable)) for why, key in MISSES.items() if why != "refused"},
             verbatim_quotes=ratio(sum(r.verbatim for r in answered), citations),
             citation_recall=ratio(sum(bool(r.cited_gold) for r in answerable), len(answerable)),
             citation_noise=ratio(sum(r.noise for r in answerable), answerable_citations),

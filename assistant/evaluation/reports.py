@@ -64,6 +64,12 @@ def cell(value) -> str:
 BLIND = "blind/"
 # The measures shown for the development set and the blind split side by side.
 SIDE_BY_SIDE = ["hit@5", "mrr", "key_fact_accuracy", "refusal_recall", "false_refusal_rate", "verbatim_quotes"]
+# How the printout and the report name each reason of `metrics.MISSES`.
+MISS_HEADINGS = {
+    "refused": "refused",
+    "not retrieved": "a lacking fact not in the passages",
+    "not quoted": "the facts in the passages, not quoted",
+}
 
 
 def baseline_for(config: str) -> str:
@@ -86,19 +92,15 @@ def side_by_side(summaries: dict[str, dict]) -> str:
 
 
 def misses_table(summaries: dict[str, dict]) -> str:
-    """For each answering configuration, what became of its answerable questions: key facts given, refused, the
-    clause not among the passages the answer was given, or among them and not quoted."""
+    """For each answering configuration, what became of its answerable questions: key facts given, or missed for
+    one of the reasons of `metrics.MISSES` (refused, a lacking fact not in the passages, or in them and not quoted)."""
     configs = [c for c, s in summaries.items() if s.get("key_fact_accuracy") is not None]
     if not configs:
         return ""
-    lines = [
-        "| config | key facts given | refused | clause not retrieved | clause retrieved, facts not quoted |",
-        "|---|---|---|---|---|",
-    ]
+    columns = {"key_fact_accuracy": "key facts given", **{key: MISS_HEADINGS[why] for why, key in MISSES.items()}}
+    lines = ["| config | " + " | ".join(columns.values()) + " |", "|---|" + "---|" * len(columns)]
     for config in configs:
-        summary = summaries[config]
-        shares = [summary.get("key_fact_accuracy"), *(summary.get(key) for key in MISSES.values())]
-        lines.append(f"| {config} | " + " | ".join(cell(v) for v in shares) + " |")
+        lines.append(f"| {config} | " + " | ".join(cell(summaries[config].get(key)) for key in columns) + " |")
     return "\n".join(lines)
 
 
@@ -237,9 +239,6 @@ def write_report(
     return report
 
 
-WHERE = {"not retrieved": " (its clause not among the passages)", "not quoted": " (its clause among the passages)"}
-
-
 def wrong_answers(results: dict[str, list[Row]]) -> str:
     lines = []
     for config, rows in results.items():
@@ -247,7 +246,11 @@ def wrong_answers(results: dict[str, list[Row]]) -> str:
             if row.answer is None or row.correct:
                 continue
             if row.item.answerable:
-                why = "refused" if row.refused else "missing " + " / ".join("|".join(g) for g in row.missing) + WHERE[miss(row)]
+                why = (
+                    "refused"
+                    if row.refused
+                    else "missing " + " / ".join("|".join(g) for g in row.missing) + f" ({MISS_HEADINGS[miss(row)]})"
+                )
             else:
                 why = "answered an unanswerable question"
             lines.append(f"- {config} {row.item.id} [{row.item.type}] {row.item.question} — {why}")

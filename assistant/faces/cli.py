@@ -134,7 +134,7 @@ def print_hits(question: str, hits: list) -> None:
 
 
 @dataclass
-class InputLine:
+class BatchLine:
     """One line of a JSON-lines batch: the object it holds, or why it could not be read."""
 
     number: int
@@ -145,39 +145,54 @@ class InputLine:
         return json.dumps({"line": self.number, "id": self.item.get("id"), "error": self.error}, ensure_ascii=False)
 
 
-def read_jsonl(path: Path, key: str, kind: type | None = None) -> Iterator[InputLine]:
+def read_jsonl(path: Path, key: str, text: bool = False) -> Iterator[BatchLine]:
     """The lines of a JSON-lines file, read one at a time (a file of any size is never held whole), each an object
-    with `key` (of type `kind` when given) or the reason it is not."""
-    with path.open(encoding="utf-8") as lines:
-        for number, text in enumerate(lines, start=1):
-            if not text.strip():
-                continue
-            try:
-                item = json.loads(text)
-            except json.JSONDecodeError as error:
-                yield InputLine(number, {}, f"{path}:{number}: not valid JSON ({error.msg})")
-                continue
-            if not isinstance(item, dict) or key not in item:
-                yield InputLine(number, item if isinstance(item, dict) else {}, f'{path}:{number}: expected an object with "{key}"')
-            elif kind is not None and not isinstance(item[key], kind):
-                yield InputLine(number, item, f'{path}:{number}: "{key}" must be a {kind.__name__}')
-            else:
-                yield InputLine(number, item)
+    with `key` (a string when `text`) or the reason it is not. A byte-order mark is allowed; other encodings than
+    UTF-8 stop the batch with a message, since no later line could be read either."""
+    with path.open(encoding="utf-8-sig") as lines:
+        number = 0
+        try:
+            for number, raw in enumerate(lines, start=1):
+                if raw.strip():
+                    yield read_line(path, number, raw, key, text)
+        except UnicodeDecodeError:
+            raise click.ClickException(f"{path}:{number + 1}: not UTF-8 text; save the file as UTF-8") from None
 
 
-def run_batch(path: Path, key: str, kind: type | None, handle: Callable[[dict], dict]) -> None:
-    """Each good line's object handled and printed as one JSON line; a bad line gets its error object instead and
-    does not stop the others. The exit status is 1 when any line could not be read, so a script notices."""
+def read_line(path: Path, number: int, raw: str, key: str, text: bool) -> BatchLine:
+    try:
+        item = json.loads(raw)
+    except json.JSONDecodeError as error:
+        return BatchLine(number, {}, f"{path}:{number}: not valid JSON ({error.msg})")
+    if not isinstance(item, dict) or key not in item:
+        return BatchLine(number, item if isinstance(item, dict) else {}, f'{path}:{number}: expected an object with "{key}"')
+    if text and not isinstance(item[key], str):
+        return BatchLine(number, item, f'{path}:{number}: "{key}" must be a string')
+    return BatchLine(number, item)
+
+
+def run_batch(path: Path, key: str, text: bool, handle: Callable[[dict], dict]) -> None:
+    """Each good line's object handled and printed as one JSON line; a line that cannot be read, or whose request
+    is refused (a `PolicyQAError`), gets its error object instead and does not stop the others. The exit status is
+    1 when any line could not be read, so a script notices."""
     bad = []
-    for line in read_jsonl(path, key, kind):
-        if line.error:
+    for line in read_jsonl(path, key, text):
+        if line.error is None:
+            try:
+                click.echo(json.dumps(handle(line.item), ensure_ascii=False))
+                continue
+            except PolicyQAError as error:
+                line.error = str(error)
+        else:
             bad.append(line.number)
-            click.echo(line.error_json())
-            continue
-        click.echo(json.dumps(handle(line.item), ensure_ascii=False))
+        click.echo(line.error_json())
     if bad:
         shown = ", ".join(map(str, bad[:10])) + (" …" if len(bad) > 10 else "")
         raise click.ClickException(f"{len(bad)} line(s) of {path} could not be read (line {shown}); their objects say why")
+
+
+def unexpected(error: Exception) -> str:
+    return f"could not answer ({type(error).__name__}: {error}); check that the index folder is readable and writable"
 
 
 @cli.command("search")
@@ -209,7 +224,7 @@ def search_command(question, k, mode, doc_ids, level, region, as_json, input_fil
             hits = service.search(item["question"], k, mode, filters)
             return {"id": item.get("id"), "question": item["question"], "results": [h.as_json() for h in hits]}
 
-        return run_batch(input_file, "question", str, search_one)
+        return run_batch(input_file, "question", True, search_one)
     hits = service.search(question, k, mode, filters)
     if as_json:
         click.echo(json.dumps({"question": question, "results": [h.as_json() for h in hits]}, ensure_ascii=False, indent=2))
@@ -248,10 +263,6 @@ def stream_answer(service: "Service", question: str, history: list, mode: str) -
     raise AssertionError("stream() always ends with an answer")
 
 
-def unexpected(error: Exception) -> str:
-    return f"could not answer ({type(error).__name__}: {error}); check that the index folder is readable and writable"
-
-
 @cli.command("ask")
 @click.argument("question", required=False)
 @click.option(
@@ -283,7 +294,7 @@ def ask_command(question, mode, as_json, input_file, include_expired) -> None:
                 except PolicyQAError as error:
                     return {"id": item.get("id"), "question": item["question"], "error": str(error)}
 
-            run_batch(input_file, "question", str, ask_one)
+            run_batch(input_file, "question", True, ask_one)
         elif as_json:
             click.echo(json.dumps(service.ask(question, mode=mode).model_dump(mode="json"), ensure_ascii=False, indent=2))
         else:
@@ -422,7 +433,7 @@ def match_command(profile_file, input_file, limit, offset, show_all, as_json) ->
             except ValidationError as error:
                 return {"id": item.get("id"), "error": f"not a valid profile: {error.errors()[0]['msg']}"}
 
-        return run_batch(input_file, "profile", None, match_one)
+        return run_batch(input_file, "profile", False, match_one)
     result = service.match(read_profile(profile_file), limit, offset)
     if as_json:
         click.echo(json.dumps(result.model_dump(exclude={"profile"}), ensure_ascii=False, indent=2))
