@@ -269,7 +269,7 @@ def test_match_and_items_commands(corpus_settings, tmp_path):
     batched = run_cli(["match", "--input", str(batch)], corpus_settings)
     lines = [json.loads(line) for line in batched.stdout.splitlines()]
     assert lines[0]["id"] == "kiwi" and lines[0]["total"] == out["total"]
-    assert lines[1]["id"] == "bad" and "not a valid profile" in lines[1]["error"]
+    assert lines[1]["id"] == "bad" and lines[1]["error"].startswith("not a valid profile (employees: ")
     assert lines[2] == {"line": 3, "id": "nope", "error": f'{batch}:3: expected an object with "profile"'}
     assert batched.returncode == 1 and "1 line(s)" in batched.stderr
     bad = tmp_path / "bad.json"

@@ -431,7 +431,7 @@ def match_command(profile_file, input_file, limit, offset, show_all, as_json) ->
                 result = service.match(Profile.model_validate(item["profile"]), limit, offset)
                 return {"id": item.get("id"), **result.model_dump(exclude={"profile"})}
             except ValidationError as error:
-                return {"id": item.get("id"), "error": f"not a valid profile: {error.errors()[0]['msg']}"}
+                return {"id": item.get("id"), "error": f"not a valid profile ({profile_problems(error)})"}
 
         return run_batch(input_file, "profile", False, match_one)
     result = service.match(read_profile(profile_file), limit, offset)
