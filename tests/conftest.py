@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from assistant.documents.chunking import chunk_document
 from assistant.documents.loaders import load_file
 from assistant.index.ingest import ingest
 from assistant.index.knowledge_base import KnowledgeBase
@@ -62,6 +63,14 @@ def run_cli(args, settings, stdin=None, **env_overrides):
     return subprocess.run(
         [sys.executable, "-m", "assistant", *args], input=stdin, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600
     )
+
+
+def section_texts(doc_id: str) -> dict[str, str]:
+    """The text of each section of a shipped document, as chunking cuts it (a long section in several chunks)."""
+    texts: dict[str, str] = {}
+    for chunk in chunk_document(load_file(CORPUS / doc_id), doc_id, 500):
+        texts[chunk.section] = texts.get(chunk.section, "") + chunk.text
+    return texts
 
 
 def make_settings(index_dir: Path, corpus_dir: Path = CORPUS, **overrides) -> Settings:
