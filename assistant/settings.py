@@ -142,14 +142,20 @@ class Settings(BaseSettings):
     # 50 and 100 give 0.723 and 0.717 on the development profiles.
     match_candidates: int = Field(50, ge=5, le=500)
     # Whether a need's BM25 search reads the passages with their attached questions' words, like `expand_passages`.
-    match_expand_passages: bool = False
+    # On since the second round of attached questions, with `match_item_questions` (chosen in all five folds).
+    match_expand_passages: bool = True
     # BM25's weight when a need is searched: 1.5, as search had it before dev-fresh.jsonl chose 4 for search (on
     # the development profiles 4 gives 0.505 against 0.523, README "Which policies apply: items and matching").
     match_bm25_weight: float = Field(1.5, ge=0.0, le=10.0)
+    # Whether the ranking by relevance to the whole profile reads each item with its section's attached questions.
+    # Chosen by cross-validation on eval/matching.jsonl with `match_profile_weight` 20 (README "Which policies
+    # apply: items and matching").
+    match_item_questions: bool = True
     match_need_quota: int = Field(2, ge=0, le=10)
-    # Weight of the ranking by relevance to the whole profile beside the needs' rankings, after the first places
-    # (chosen on m01–m22; on all 40 profiles, with dense search exact, 4 and 8 tie, README "Which policies apply: items and matching").
-    match_profile_weight: float = Field(8.0, ge=0.0, le=20.0)
+    # Weight of the ranking by relevance to the whole profile beside the needs' rankings, after the first places.
+    # 8 until the item index read the attached questions; since, 20 in four folds of five (it is flat beyond:
+    # the profile's ranking then orders everything after the first places).
+    match_profile_weight: float = Field(20.0, ge=0.0, le=20.0)
     # Search, answers and matching leave out documents past their 失效日期 unless this is on (`--include-expired`).
     include_expired: bool = False
     # Quote the sentence that defines a term the answer rests on ("小型微利企业，是指…").

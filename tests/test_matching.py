@@ -8,7 +8,7 @@ from assistant.index.ingest import ingest
 from assistant.index.knowledge_base import KnowledgeBase
 from assistant.matching.eligibility import Judge
 from assistant.matching.intent import describe, infer_profile, is_matching_question
-from assistant.matching.matcher import Matcher
+from assistant.matching.matcher import ItemIndex, Matcher, item_questions
 from assistant.matching.profile import Profile
 from conftest import CORPUS, PLAN, make_settings, run_cli
 from fake_llm import FakeChatServer, Reply
@@ -126,6 +126,17 @@ def test_matching_searches_each_need_with_its_own_bm25_weight(corpus_settings):
 
     assert first_items(match_bm25_weight=0.0) != first_items(match_bm25_weight=50.0)
     assert first_items(bm25_weight=0.0) == first_items(bm25_weight=50.0)
+
+
+def test_the_whole_profile_ranking_reads_the_items_attached_questions(kb):
+    """下岗 is in no document, only in everyday questions attached to articles about 失业人员: the item index that
+    ranks items by the whole profile finds those articles by it when it reads their questions, none without."""
+    assert kb.settings.match_item_questions
+    assert ItemIndex(kb.items, kb.lexical.tokenizer).relevance("下岗") == {}
+    found = Matcher(kb).index.relevance("下岗")
+    questions = item_questions(kb)
+    assert len(found) >= 3 and max(found.values()) == 1.0
+    assert all(any("下岗" in q for q in questions[item_id]) for item_id in found)
 
 
 def test_pages_are_slices_of_one_ranking(kb):

@@ -38,10 +38,14 @@ NEED_BENEFITS: list[tuple[re.Pattern, str]] = [
 
 
 class ItemIndex:
-    """BM25 over the items' texts: how much an item speaks of the enterprise's industry and needs."""
+    """BM25 over the items' texts: how much an item speaks of the enterprise's industry and needs. `questions`
+    (item id → the everyday questions attached to its section) are read with the item's text, as search reads
+    passages with theirs: a need says "下岗的矿工能领些啥", the article says 失业人员."""
 
-    def __init__(self, items: list[PolicyItem], tokenizer: Tokenizer | None = None):
-        self.lexical = LexicalIndex.build([i.item_id for i in items], [f"{i.section} {i.text}" for i in items], tokenizer or Tokenizer())
+    def __init__(self, items: list[PolicyItem], tokenizer: Tokenizer | None = None, questions: dict[str, list[str]] | None = None):
+        questions = questions or {}
+        texts = [" ".join([i.section, i.text, *questions.get(i.item_id, [])]) for i in items]
+        self.lexical = LexicalIndex.build([i.item_id for i in items], texts, tokenizer or Tokenizer())
 
     def relevance(self, query: str) -> dict[str, float]:
         """Scores scaled so that the best item has 1.0."""
@@ -161,6 +165,12 @@ def need_words(profile: Profile) -> list[str]:
     return sorted(words)
 
 
+def item_questions(kb: KnowledgeBase) -> dict[str, list[str]]:
+    """The texts of the questions attached to each item's section."""
+    by_section = kb.questions_by_section
+    return {i.item_id: [kb.questions[q].text for q in by_section.get((i.doc_id, i.section), [])] for i in kb.items}
+
+
 def interleave(rankings: list[list[str]], quota: int) -> list[str]:
     """Each ranking's best `quota` items, taken in turn (the first of each, then the second …), without repeats."""
     order: list[str] = []
@@ -180,7 +190,8 @@ class Matcher:
 
     def __init__(self, kb: KnowledgeBase, index: ItemIndex | None = None):
         self.kb = kb
-        self.index = index or ItemIndex(kb.items, kb.lexical.tokenizer)
+        questions = item_questions(kb) if kb.settings.match_item_questions else None
+        self.index = index or ItemIndex(kb.items, kb.lexical.tokenizer, questions)
 
     def need_ranking(self, need: str, vector: list[float] | None, eligible: dict[str, tuple[PolicyItem, Eligibility]]) -> list[str]:
         """The eligible items whose passages the hybrid retriever finds for one need, best first, at most
