@@ -190,8 +190,9 @@ class Matcher:
 
     def __init__(self, kb: KnowledgeBase, index: ItemIndex | None = None):
         self.kb = kb
-        questions = item_questions(kb) if kb.settings.match_item_questions else None
-        self.index = index or ItemIndex(kb.items, kb.lexical.tokenizer, questions)
+        if index is None:
+            index = ItemIndex(kb.items, kb.lexical.tokenizer, item_questions(kb) if kb.settings.match_item_questions else None)
+        self.index = index
 
     def need_ranking(self, need: str, vector: list[float] | None, eligible: dict[str, tuple[PolicyItem, Eligibility]]) -> list[str]:
         """The eligible items whose passages the hybrid retriever finds for one need, best first, at most
