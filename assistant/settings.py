@@ -139,7 +139,7 @@ class Settings(BaseSettings):
     # eval/matching.jsonl (README "Which policies apply: items and matching").
     match_need_depth: int = Field(20, ge=1, le=100)
     # How many candidates each retriever contributes when a need is searched (search has its own, `candidates`):
-    # 50 and 100 give 0.723 and 0.717 on the development profiles.
+    # 100 did no better than 50 on the development profiles (README "Which policies apply: items and matching").
     match_candidates: int = Field(50, ge=5, le=500)
     # Whether a need's BM25 search reads the passages with their attached questions' words, like `expand_passages`.
     # On since the second round of attached questions, with `match_item_questions` (chosen in all five folds).
@@ -156,6 +156,10 @@ class Settings(BaseSettings):
     # 8 until the item index read the attached questions; since, 20 in four folds of five (it is flat beyond:
     # the profile's ranking then orders everything after the first places).
     match_profile_weight: float = Field(20.0, ge=0.0, le=20.0)
+    # A measure for 园区企业, when the profile names no park, is listed (the park to check under `uncertain`) but
+    # after every other item of its tier, and never in the first places: most small firms are in no park. Chosen
+    # in all five folds on eval/matching.jsonl (recall@10 0.645 → 0.634, must-not 8.1 % → 5.4 %).
+    match_park_unknown_last: bool = True
     # Search, answers and matching leave out documents past their 失效日期 unless this is on (`--include-expired`).
     include_expired: bool = False
     # Quote the sentence that defines a term the answer rests on ("小型微利企业，是指…").

@@ -38,8 +38,9 @@ def in_guangyuan(place: str) -> bool:
 
 
 def duty_units(duty_line: str) -> tuple[str, str]:
-    """`责任单位：A；B、C` → ("A", "B、C"): the units before the `；` lead, those after cooperate."""
-    units = DUTY_LINE.sub("", duty_line.strip()).strip()
+    """`责任单位：A；B、C` → ("A", "B、C"): the units before the `；` lead, those after cooperate. The list ends
+    at its first `。`: the plan's first duty line goes on to explain itself ("分号前面为牵头单位，后面为配合单位…")."""
+    units = DUTY_LINE.sub("", duty_line.strip()).strip().split("。")[0]
     lead, _, cooperating = units.partition("；")
     return lead.strip(), cooperating.strip()
 

@@ -61,6 +61,9 @@ def test_who_is_responsible_names_lead_and_cooperating_units(assistant):
 def test_duty_units_split_lead_and_cooperating():
     assert duty_units("责任单位：市税务局；市政务服务和数据局、市财政局") == ("市税务局", "市政务服务和数据局、市财政局")
     assert duty_units("责任单位：市法院、市司法局") == ("市法院、市司法局", "")
+    # The plan's first duty line explains the convention after its units; the explanation is no unit.
+    first = "责任单位：市政务服务和数据局；市级有关部门（单位）、广元经济技术开发区管委会。分号前面为牵头单位，后面为配合单位，下同"
+    assert duty_units(first) == ("市政务服务和数据局", "市级有关部门（单位）、广元经济技术开发区管委会")
 
 
 def test_list_question_gathers_items(by_sentence):
@@ -126,6 +129,18 @@ def test_a_quoted_rule_comes_with_what_qualifies_it(by_sentence):
 def test_a_list_item_comes_with_its_lead_in(by_sentence):
     answer = by_sentence.ask("中介帮人找工作，可以收押金或者扣身份证吗？")
     assert "向劳动者收取押金" in answer.answer and "职业中介机构不得有下列行为" in answer.answer
+    # The items of a list of prohibitions are alternatives: the others are not quoted with the one asked about.
+    assert "提供虚假就业信息" not in answer.answer
+    assert_verbatim(answer)
+
+
+def test_a_condition_comes_with_the_other_conditions_of_its_list(by_sentence):
+    """失业保险条例 第十四条 lists three conditions that must all hold: a question about the third (registering)
+    gets the other two with it, since one alone misstates who may draw the benefit."""
+    answer = by_sentence.ask("失业了想领失业金，要先去登记吗？")
+    assert "具备下列条件的失业人员，可以领取失业保险金" in answer.answer
+    for condition in ("履行缴费义务满1年", "非因本人意愿中断就业", "已办理失业登记，并有求职要求"):
+        assert condition in answer.answer
     assert_verbatim(answer)
 
 

@@ -64,6 +64,8 @@ QUALIFIES_PREVIOUS = re.compile(
     r"^(?:[（(][一二三四五六七八九十\d]{1,3}[）)]|合同另有约定|但|其中|逾期|否则|超过|前款|上述|同时|对其中|届满|未按)"
 )
 LIST_ITEM = re.compile(r"^[（(][一二三四五六七八九十\d]{1,3}[）)]")
+# "具备下列条件的失业人员，可以领取失业保险金：": a list whose items all must hold, not alternatives.
+CONDITIONS_LEAD = re.compile(r"(?:具备|符合|满足)下列(?:全部)?条件|同时(?:具备|符合|满足)")
 # "本法所称小型微利企业，是指…": a sentence that defines a term the answer rests on.
 DEFINITION = re.compile(r"([\u4e00-\u9fff“”]{2,20}?)[，,]?是指")
 
@@ -350,10 +352,24 @@ class Extractor:
                     # Back over the sibling items to the sentence that introduces the list.
                     while lead > 0 and not spans[lead].text.endswith(("：", ":")):
                         lead -= 1
+                    if CONDITIONS_LEAD.search(spans[lead].text):
+                        # Conditions hold together: one of them alone misstates who qualifies.
+                        for item in Extractor.list_after(spans, lead)[:MAX_LIST_SENTENCES]:
+                            add(item, e.rank)
                 add(spans[lead], e.rank)
             if at + 1 < len(spans) and QUALIFIES_PREVIOUS.match(spans[at + 1].text) and not LIST_ITEM.match(spans[at + 1].text):
                 add(spans[at + 1], e.rank)
         return result
+
+    @staticmethod
+    def list_after(spans: list[Span], lead: int) -> list[Span]:
+        """The enumerated items "（一）…" that follow the lead-in at `lead`."""
+        items = []
+        for span in spans[lead + 1 :]:
+            if not LIST_ITEM.match(span.text):
+                break
+            items.append(span)
+        return items
 
     @staticmethod
     def with_whole_passage(chosen: list[Evidence], max_chars: int, limit: int) -> list[Evidence]:

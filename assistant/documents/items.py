@@ -142,6 +142,11 @@ class PolicyItem(BaseModel):
         return list(dict.fromkeys(tag.value for tag in getattr(self, field)))
 
 
+def without_duty_lines(text: str) -> str:
+    """The text with its 责任单位 lines blanked out, the same length so that offsets still hold."""
+    return "".join(" " * len(line) if DUTY_LINE.match(line.strip()) else line for line in text.splitlines(keepends=True))
+
+
 def find_tags(text: str, offset: int, dictionary: dict[str, list[str]]) -> list[Tag]:
     """One tag per label whose words occur, at the first occurrence (longest word first at a position)."""
     tags = []
@@ -218,6 +223,8 @@ def extract_items(document: LoadedDocument, doc_id: str, chunks: list[Chunk]) ->
         if not section or section == document.title:
             continue  # the preamble or letterhead before the first measure or article
         lead, cooperating, departments = department_tags(text, start)
+        # The units of a 责任单位 line act; they are not who benefits ("广元经济技术开发区管委会" is no 园区企业).
+        addressed = without_duty_lines(text)
         item = PolicyItem(
             item_id=item_key(doc_id, section),
             doc_id=doc_id,
@@ -230,10 +237,10 @@ def extract_items(document: LoadedDocument, doc_id: str, chunks: list[Chunk]) ->
             text=text,
             start=start,
             end=end,
-            beneficiaries=find_tags(text, start, BENEFICIARIES),
-            industries=find_tags(text, start, INDUSTRIES),
+            beneficiaries=find_tags(addressed, start, BENEFICIARIES),
+            industries=find_tags(addressed, start, INDUSTRIES),
             places=find_tags(text, start, {place: [place] for place in PLACE_NAMES}),
-            benefits=find_tags(text, start, BENEFITS),
+            benefits=find_tags(addressed, start, BENEFITS),
             conditions=pattern_tags(text, start),
             lead=lead,
             cooperating=cooperating,

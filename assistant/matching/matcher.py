@@ -6,7 +6,7 @@ are that need's ranking. The first places go to each need's best items in turn (
 then every other item that answers a need, by the needs' rankings fused with relevance to the whole profile;
 then the items that carry a benefit specific to this enterprise (a group it is in, or a benefit type of its
 needs or industry), by the same fusion. An item that does
-neither is not listed. Every listed item is counted in `total`; a page is a slice of the whole ranking.
+neither is not listed. A measure for park enterprises, when the profile names no park, comes last in its tier. Every listed item is counted in `total`; a page is a slice of the whole ranking.
 """
 
 import re
@@ -113,6 +113,7 @@ class Candidate:
     need_ranks: list[int]  # its places in the rankings of the needs it answers (0 = first)
     places: list[str]  # the counties and parks it names that are the enterprise's own
     score: float
+    park_unknown: bool = False  # a measure for 园区企业 while the profile names no park
 
     @property
     def tier(self) -> int:
@@ -249,6 +250,7 @@ class Matcher:
                     need_ranks=[rank for rank, _ in answered],
                     places=named_places,
                     score=score(item, eligibility, served, relevance.get(item_id, 0.0), words, named_places),
+                    park_unknown=not profile.park and any(t.value == "园区企业" for t in item.beneficiaries),
                 )
             )
         return self.rank(found, list(rankings.values()))
@@ -264,13 +266,18 @@ class Matcher:
         and the ranking by relevance to the whole profile, items answering a need before the others."""
         settings = self.kb.settings
         by_id = {c.item.item_id: c for c in found}
+        later = {c.item.item_id for c in found if c.park_unknown} if settings.match_park_unknown_last else set()
+        rankings = [[i for i in ranking if i not in later] for ranking in rankings]
         first = [by_id[i] for i in interleave(rankings, settings.match_need_quota)]
         taken = {c.item.item_id for c in first}
         by_score = sorted(found, key=lambda c: (-c.score, c.item.item_id))
         fused = {c.item.item_id: settings.match_profile_weight / (RRF_K + n) for n, c in enumerate(by_score, start=1)}
         for c in found:
             fused[c.item.item_id] += sum(1.0 / (RRF_K + rank + 1) for rank in c.need_ranks)
-        rest = sorted((c for c in found if c.item.item_id not in taken), key=lambda c: (c.tier, -fused[c.item.item_id], c.item.item_id))
+        rest = sorted(
+            (c for c in found if c.item.item_id not in taken),
+            key=lambda c: (c.tier, c.item.item_id in later, -fused[c.item.item_id], c.item.item_id),
+        )
         return first + rest
 
     def match(self, profile: Profile, limit: int | None = 10, offset: int = 0) -> MatchResult:
