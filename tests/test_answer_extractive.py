@@ -56,6 +56,10 @@ def test_who_is_responsible_names_lead_and_cooperating_units(assistant):
     duty = next(c for c in answer.citations if c.quote.startswith("责任单位："))
     assert f"[{duty.n}]" in answer.answer.splitlines()[-1]
     assert_verbatim(answer)
+    # This measure's duty line is wrapped in the source after its lead units; the cooperating ones are still read.
+    wrapped = assistant.ask("在园区设行政执法监督企业联系点，是哪几个部门负责的？")
+    assert "牵头单位：市司法局、市法院、市公安局、市市场监管局；配合单位：市级有关部门（单位）" in wrapped.answer
+    assert_verbatim(wrapped)
 
 
 def test_duty_units_split_lead_and_cooperating():

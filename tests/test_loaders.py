@@ -35,6 +35,8 @@ def test_markdown_header_gives_metadata_and_broken_sentences_are_rejoined():
     # Headings, mastheads and 责任单位 lines keep their own paragraphs.
     assert "\n\n一、开展降本增效攻坚行动\n\n" in doc.text
     assert "\n\n责任单位：市发展改革委；市级有关部门（单位）\n\n" in doc.text
+    # A 责任单位 line wrapped after its lead units comes back whole: the cooperating units are not a paragraph.
+    assert "市市场监管局；市级有关部门（单位）\n\n（三）强化园区要素保障" in doc.text
     assert doc.text.startswith("广元市推进政府职能转变和优化营商环境工作领导小组办公室文件\n\n广营商办〔2025〕1号\n\n")
 
 
@@ -44,6 +46,19 @@ def test_repair_keeps_complete_paragraphs_apart():
         join_broken_paragraphs(text)
         == "（二）加快惠企政策兑现力度。推动惠企政策管理规范化、获取便利化、服务集成化。\n\n责任单位：市政务服务和数据局"
     )
+
+
+def test_repair_rejoins_a_wrapped_duty_line_and_nothing_after_it():
+    wrapped = "责任单位：市司法局、市法院、市公安局、市市场监管局；\n\n市级有关部门（单位）\n\n（三）强化园区要素保障"
+    assert (
+        join_broken_paragraphs(wrapped)
+        == "责任单位：市司法局、市法院、市公安局、市市场监管局；市级有关部门（单位）\n\n（三）强化园区要素保障"
+    )
+    # A whole duty line is followed by the next measure's text, and a body paragraph is no list of units.
+    whole = "责任单位：市法院；市级有关部门（单位）\n\n深化“三书同达”改革，推行“活查封”。"
+    assert join_broken_paragraphs(whole) == whole
+    body = "责任单位：市法院；\n\n深化“三书同达”改革，推行“活查封”。"
+    assert join_broken_paragraphs(body) == body
 
 
 @pytest.mark.parametrize("encoding", ["gbk", "gb18030", "utf-8-sig", "utf-8"])
@@ -74,6 +89,16 @@ def test_pdf_round_trip_keeps_pages_and_rejoins_lines(tmp_path):
     assert doc.page_at(doc.text.index("远程异地评标")) == 2
     assert doc.page_at(doc.text.index("逐步降低至2‰")) == 3
     assert "\n\n（十六）降低用电成本" in doc.text  # the heading line stays apart from the measure
+
+
+def test_pdf_duty_line_wrapped_after_its_lead_units_comes_back_whole(tmp_path):
+    duty = "责任单位：市司法局、市法院、市公安局、市市场监管局；"
+    path = make_pdf(
+        tmp_path / "园区.pdf",
+        [["建立行政执法监督企业联系点，推动严格规范公正文明执法。", duty, "市级有关部门（单位）", "（三）强化园区要素保障"]],
+    )
+    doc = load_file(path)
+    assert f"\n\n{duty}市级有关部门（单位）\n\n（三）强化园区要素保障" in doc.text
 
 
 def test_pdf_page_without_text_layer_is_ocrd_and_a_blank_one_reported(tmp_path):

@@ -8,6 +8,8 @@ from assistant.documents.structure import PARAGRAPH_END, is_heading
 
 # Prose has clause punctuation; titles, mastheads and dates have none and must stay on their own line.
 _PROSE = re.compile(r"[，。；、,]")
+# The cooperating units of a wrapped 责任单位 line fit on one more line; a longer paragraph is body text.
+MAX_UNITS_CHARS = 80
 
 
 def _is_duty_line(paragraph: str) -> bool:
@@ -25,12 +27,25 @@ def should_join(paragraph: str, following: str) -> bool:
     )
 
 
+def continues_duty_line(paragraph: str, following: str) -> bool:
+    """A 责任单位 line wrapped after its lead units: "责任单位：市司法局…；" then "市级有关部门（单位）", the
+    cooperating units, alone as a short paragraph with no sentence in it."""
+    return (
+        _is_duty_line(paragraph)
+        and paragraph.endswith(("；", ";", "、"))
+        and len(following) <= MAX_UNITS_CHARS
+        and not re.search(r"[。！？!?]", following)
+        and not is_heading(following)
+        and not _is_duty_line(following)
+    )
+
+
 def join_broken_paragraphs(text: str) -> str:
     """Paragraphs are separated by blank lines; a cut paragraph is glued to the next without a space."""
     paragraphs = [p.strip() for p in re.split(r"\n[ \t\u3000]*\n", text) if p.strip()]
     merged: list[str] = []
     for paragraph in paragraphs:
-        if merged and should_join(merged[-1], paragraph):
+        if merged and (should_join(merged[-1], paragraph) or continues_duty_line(merged[-1], paragraph)):
             merged[-1] = join_lines(merged[-1], paragraph)
         else:
             merged.append(paragraph)
@@ -75,7 +90,9 @@ def assemble(lines: list[PageLine]) -> tuple[str, list[tuple[int, int]]]:
         # A placed line that stops short mid-sentence (OCR cut the line's box, or the page ended) goes on as
         # the text loader's repair would have it: prose without final punctuation, before body text.
         paragraph = text[text.rfind("\n\n") + 2 :] if "\n\n" in text else text
-        cut = previous is not None and previous.placed and should_join(paragraph, line.text)
+        cut = previous is not None and (
+            (previous.placed and should_join(paragraph, line.text)) or continues_duty_line(paragraph, line.text)
+        )
         if previous and (cut or not ends_paragraph(previous, line.text)):
             text += join_separator(text, line.text)
         elif text:
