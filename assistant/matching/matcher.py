@@ -189,11 +189,10 @@ def interleave(rankings: list[list[str]], quota: int) -> list[str]:
 class Matcher:
     """Ranks the items of one knowledge base for a profile; the item index is built once and reused."""
 
-    def __init__(self, kb: KnowledgeBase, index: ItemIndex | None = None):
+    def __init__(self, kb: KnowledgeBase):
         self.kb = kb
-        if index is None:
-            index = ItemIndex(kb.items, kb.lexical.tokenizer, item_questions(kb) if kb.settings.match_item_questions else None)
-        self.index = index
+        questions = item_questions(kb) if kb.settings.match_item_questions else None
+        self.index = ItemIndex(kb.items, kb.lexical.tokenizer, questions)
 
     def need_ranking(self, need: str, vector: list[float] | None, eligible: dict[str, tuple[PolicyItem, Eligibility]]) -> list[str]:
         """The eligible items whose passages the hybrid retriever finds for one need, best first, at most
