@@ -8,6 +8,7 @@ import statistics
 import pytest
 
 from assistant.documents.questions import questions_file, read_questions_file
+from assistant.evaluation.command import DEVELOPMENT
 from assistant.evaluation.metrics import TYPES, GoldItem, check_thresholds, load_gold, select
 from assistant.evaluation.reports import summaries_of, write_report
 from assistant.evaluation.runs import run
@@ -20,6 +21,7 @@ from conftest import CORPUS, PLAN, ROOT, app_corpus, run_cli, section_texts
 from fake_llm import FakeChatServer, Reply
 
 GOLD = ROOT / "eval" / "gold.jsonl"
+DEVELOPMENT_FILES = [path.name for path in DEVELOPMENT]
 BLIND_SHA256 = "b8176aa3270d47bab80113a01c59c0ef2d57cf881cf118ba886c29facb17f180"
 
 
@@ -56,21 +58,23 @@ def check_questions(path) -> list:
 
 
 @pytest.mark.parametrize(
-    "name, answerable_on",
+    "name, answerable_on, unanswerable",
     [
-        ("blind.jsonl", {"plan": 60, "laws": 60}),
-        ("dev-situations.jsonl", {"plan": 40, "laws": 50}),
-        ("dev-fresh.jsonl", {"plan": 35, "laws": 50}),
+        ("blind.jsonl", {"plan": 60, "laws": 60}, 20),
+        ("dev-situations.jsonl", {"plan": 40, "laws": 50}, 20),
+        ("dev-fresh.jsonl", {"plan": 35, "laws": 50}, 20),
+        # Who is in charge, what the city will do, two questions in one: the plan's measures, as an owner asks.
+        ("dev-plan-situations.jsonl", {"plan": 40, "laws": 0}, 0),
     ],
 )
-def test_situation_sets_are_written_in_an_enterprises_words(name, answerable_on):
+def test_situation_sets_are_written_in_an_enterprises_words(name, answerable_on, unanswerable):
     """The blind split (frozen) and the situational development set: written from a situation before the
     clause was read, so they borrow few of its words (the own gold set: 71 % share a 4-character run, 0.22)."""
     items = check_questions(ROOT / "eval" / name)
     answerable = [i for i in items if i.answerable]
     assert sum(PLAN in i.documents for i in answerable) >= answerable_on["plan"]
     assert sum(PLAN not in i.documents for i in answerable) >= answerable_on["laws"]
-    assert sum(not i.answerable for i in items) >= 20
+    assert sum(not i.answerable for i in items) >= unanswerable
     quotes = [[g.quote for g in i.gold] for i in answerable]
     runs = sum(shares_run(i.question, q) for i, q in zip(answerable, quotes)) / len(answerable)
     overlap = statistics.mean(bigram_overlap(i.question, q) for i, q in zip(answerable, quotes))
@@ -79,7 +83,7 @@ def test_situation_sets_are_written_in_an_enterprises_words(name, answerable_on)
 
 def test_no_question_is_in_two_sets():
     """A development question that is also in the blind split, by id or by text, would be tuned on."""
-    sets = [load_gold(ROOT / "eval" / name) for name in ("gold.jsonl", "dev-situations.jsonl", "dev-fresh.jsonl", "blind.jsonl")]
+    sets = [load_gold(ROOT / "eval" / name) for name in (*DEVELOPMENT_FILES, "blind.jsonl")]
     ids = [item.id for items in sets for item in items]
     questions = [item.question for items in sets for item in items]
     assert len(set(ids)) == len(ids) and len(set(questions)) == len(questions)
@@ -91,7 +95,7 @@ def test_no_development_question_rewords_a_blind_one():
     clause, is nearly that question, and whatever is tuned for it (a knob, a thesaurus entry, an attached question)
     would flatter the blind split. Thirty such questions were taken out of the development files on 2026-12-03."""
     blind = load_gold(ROOT / "eval" / "blind.jsonl")
-    development = [item for name in ("gold.jsonl", "dev-situations.jsonl", "dev-fresh.jsonl") for item in load_gold(ROOT / "eval" / name)]
+    development = [item for name in DEVELOPMENT_FILES for item in load_gold(ROOT / "eval" / name)]
     twin = next(item for item in blind if item.id == "b-plan-041")  # "官司我们赢了，对方就是拖着不给钱，法院那边催款有什么新招？"
     removed = GoldItem(id="uA-10", question="官司赢了，对方就是拖着不给钱，法院那边有啥办法催得快点？", type="measure")
     assert rewords(removed, twin) and not rewords(development[0], twin)
@@ -150,9 +154,10 @@ def test_quick_eval_meets_the_committed_thresholds(corpus_settings, tmp_path):
     result = run_cli(["eval", "--quick", "--no-progress", "--reports-dir", str(tmp_path)], corpus_settings)
     assert result.returncode == 0, result.stdout + result.stderr
     assert (
-        "213 questions from eval/gold.jsonl, eval/dev-situations.jsonl and eval/dev-fresh.jsonl, 160 from eval/blind.jsonl" in result.stdout
+        "233 questions from eval/gold.jsonl, eval/dev-situations.jsonl, eval/dev-fresh.jsonl and eval/dev-plan-situations.jsonl, "
+        "160 from eval/blind.jsonl" in result.stdout
     )
-    assert "| hybrid | 213 |" in result.stdout and "| extractive | 213 |" in result.stdout and "| blind/extractive | 160 |" in result.stdout
+    assert "| hybrid | 233 |" in result.stdout and "| extractive | 233 |" in result.stdout and "| blind/extractive | 160 |" in result.stdout
     assert "Development set beside the blind split" in result.stdout and "| hybrid@laws |" in result.stdout
     assert "Policy matching (ours beside the naive BM25 matcher" in result.stdout
     assert "| matching/naive | 40 |" in result.stdout and "| blind/matching | 34 |" in result.stdout
@@ -167,7 +172,7 @@ def test_quick_eval_meets_the_committed_thresholds(corpus_settings, tmp_path):
     [folder] = list(tmp_path.iterdir())
     assert {"results.jsonl", "report.md", "report.html", "metrics.png", "types.png", "latency.png"} <= {p.name for p in folder.iterdir()}
     rows = [json.loads(line) for line in (folder / "results.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert len(rows) == 2 * 213 + 2 * 160 and {r["config"] for r in rows} == {"hybrid", "extractive"}
+    assert len(rows) == 2 * 233 + 2 * 160 and {r["config"] for r in rows} == {"hybrid", "extractive"}
     assert {r["id"][:2] for r in rows} >= {"p0", "d-", "uA", "b-"}  # own, situational, fresh and blind questions
     answered = next(r for r in rows if r["config"] == "extractive" and r["id"] == "p001")
     assert "2.8‰" in answered["answer"]["answer"] and answered["correct"] is True and answered["retrieved"]

@@ -13,7 +13,12 @@ from assistant.service.service import Service
 from assistant.settings import Settings
 
 # The development set: questions knobs may be chosen on (by cross-validation). The blind split is not one.
-DEVELOPMENT = (Path("eval/gold.jsonl"), Path("eval/dev-situations.jsonl"), Path("eval/dev-fresh.jsonl"))
+DEVELOPMENT = (
+    Path("eval/gold.jsonl"),
+    Path("eval/dev-situations.jsonl"),
+    Path("eval/dev-fresh.jsonl"),
+    Path("eval/dev-plan-situations.jsonl"),
+)
 
 
 @click.command("eval")
@@ -23,7 +28,7 @@ DEVELOPMENT = (Path("eval/gold.jsonl"), Path("eval/dev-situations.jsonl"), Path(
     multiple=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="The development set: gold questions, one JSON object per line; repeatable. "
-    "Default: eval/gold.jsonl, eval/dev-situations.jsonl and eval/dev-fresh.jsonl.",
+    "Default: eval/gold.jsonl, eval/dev-situations.jsonl, eval/dev-fresh.jsonl and eval/dev-plan-situations.jsonl.",
 )
 @click.option(
     "--config",
