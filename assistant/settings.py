@@ -156,16 +156,17 @@ class Settings(BaseSettings):
     # 8 until the item index read the attached questions; since, 20 in four folds of five (it is flat beyond:
     # the profile's ranking then orders everything after the first places).
     match_profile_weight: float = Field(20.0, ge=0.0, le=20.0)
-    # A measure for 园区企业, when the profile names no park, is listed (the park to check under `uncertain`) but
-    # after every other item of its tier, and never in the first places: most small firms are in no park. Chosen
-    # in all five folds on eval/matching.jsonl (recall@10 0.645 → 0.634, must-not 8.1 % → 5.4 %).
+    # A measure for a park's enterprises (`matcher.is_park_measure`), when the profile names no park, is listed (the
+    # park to check under `uncertain`) but after every other item of its tier, and never in the first places: most
+    # small firms are in no park. Chosen in all five folds on eval/matching.jsonl (must-not 8.1 % → 5.4 %).
     match_park_unknown_last: bool = True
     # Search, answers and matching leave out documents past their 失效日期 unless this is on (`--include-expired`).
     include_expired: bool = False
     # Quote the sentence that defines a term the answer rests on ("小型微利企业，是指…").
     add_definitions: bool = False
     # Quote with each sentence what it cannot be read without: the sentence it qualifies ("合同另有约定的…" after
-    # its rule, a list item after the lead-in ending in `：`) and the next sentence when that qualifies it.
+    # its rule, a list item after the lead-in ending in `：`, and the other items of a list of conditions that
+    # must all hold) and the next sentence when that qualifies it.
     # Chosen by cross-validation on the development set (README "Questions as enterprises ask them").
     complete_provisions: bool = True
 

@@ -3,7 +3,7 @@
 import pytest
 
 from assistant.answering.answer import Assistant, AssistantError, Message
-from assistant.answering.extractive import asked_quantities
+from assistant.answering.extractive import CONDITIONS_LEAD, asked_quantities
 from assistant.index.knowledge_base import KnowledgeBase
 from assistant.vocabulary import REFUSAL, duty_units, without_city_name
 from conftest import PLAN, assert_verbatim
@@ -66,8 +66,11 @@ def test_duty_units_split_lead_and_cooperating():
     assert duty_units("责任单位：市税务局；市政务服务和数据局、市财政局") == ("市税务局", "市政务服务和数据局、市财政局")
     assert duty_units("责任单位：市法院、市司法局") == ("市法院、市司法局", "")
     # The plan's first duty line explains the convention after its units; the explanation is no unit.
-    first = "责任单位：市政务服务和数据局；市级有关部门（单位）、广元经济技术开发区管委会。分号前面为牵头单位，后面为配合单位，下同"
-    assert duty_units(first) == ("市政务服务和数据局", "市级有关部门（单位）、广元经济技术开发区管委会")
+    first = (
+        "责任单位：市政务服务和数据局；市级有关部门（单位）、各县（区）人民政府、广元经济技术开发区管委会。"
+        "分号前面为牵头单位，后面为配合单位，下同；以下各项均涉及各县（区）人民政府、广元经济技术开发区管委会，不再单独列出"
+    )
+    assert duty_units(first) == ("市政务服务和数据局", "市级有关部门（单位）、各县（区）人民政府、广元经济技术开发区管委会")
 
 
 def test_list_question_gathers_items(by_sentence):
@@ -146,6 +149,16 @@ def test_a_condition_comes_with_the_other_conditions_of_its_list(by_sentence):
     for condition in ("履行缴费义务满1年", "非因本人意愿中断就业", "已办理失业登记，并有求职要求"):
         assert condition in answer.answer
     assert_verbatim(answer)
+
+
+def test_only_a_list_of_conditions_that_all_hold_is_quoted_whole():
+    assert CONDITIONS_LEAD.search("第十四条 具备下列条件的失业人员，可以领取失业保险金：")
+    assert CONDITIONS_LEAD.search("符合条件的小型微利企业，是指从事国家非限制和禁止行业，并符合下列条件的企业：")
+    assert CONDITIONS_LEAD.search("企业所得税法第五十一条所称主要机构、场所，应当同时符合下列条件：")
+    # One item is enough, or the list says who is out: its items are alternatives.
+    assert not CONDITIONS_LEAD.search("符合下列条件之一的，可以申请简易注销：")
+    assert not CONDITIONS_LEAD.search("不符合下列条件的，登记机关不予登记：")
+    assert not CONDITIONS_LEAD.search("第四十一条 职业中介机构不得有下列行为:")
 
 
 def best_sentence(assistant: Assistant, question: str) -> str:

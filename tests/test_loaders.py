@@ -59,6 +59,9 @@ def test_repair_rejoins_a_wrapped_duty_line_and_nothing_after_it():
     assert join_broken_paragraphs(whole) == whole
     body = "责任单位：市法院；\n\n深化“三书同达”改革，推行“活查封”。"
     assert join_broken_paragraphs(body) == body
+    # A body paragraph cut before its 。 is prose all the same: it has commas, a list of units has none.
+    cut = "责任单位：市法院；\n\n深化“三书同达”改革，推行“活查封”"
+    assert join_broken_paragraphs(cut) == cut
 
 
 @pytest.mark.parametrize("encoding", ["gbk", "gb18030", "utf-8-sig", "utf-8"])
@@ -99,6 +102,10 @@ def test_pdf_duty_line_wrapped_after_its_lead_units_comes_back_whole(tmp_path):
     )
     doc = load_file(path)
     assert f"\n\n{duty}市级有关部门（单位）\n\n（三）强化园区要素保障" in doc.text
+    # The next measure's first line, cut by the page's width, stays out of the duty line.
+    body = "适时开展园区法律巡回服务，举办以案释法"
+    doc = load_file(make_pdf(tmp_path / "园区2.pdf", [[duty, body]]))
+    assert f"{duty}\n\n{body}" in doc.text
 
 
 def test_pdf_page_without_text_layer_is_ocrd_and_a_blank_one_reported(tmp_path):

@@ -8,7 +8,7 @@ from assistant.index.ingest import ingest
 from assistant.index.knowledge_base import KnowledgeBase
 from assistant.matching.eligibility import Judge
 from assistant.matching.intent import describe, infer_profile, is_matching_question
-from assistant.matching.matcher import ItemIndex, Matcher, item_questions
+from assistant.matching.matcher import ItemIndex, Matcher, is_park_measure, item_questions
 from assistant.matching.profile import Profile
 from conftest import CORPUS, PLAN, make_settings, run_cli
 from fake_llm import FakeChatServer, Reply
@@ -189,26 +189,37 @@ def test_unknown_fields_are_uncertain_not_false(kb):
     assert fit(tech, Profile(is_high_tech=False)).fits is None and fit(tech, Profile(is_high_tech=False, has_rnd=False)).fits is False
 
 
-def test_a_park_measure_for_a_firm_that_names_no_park_comes_after_the_others(kb):
-    """Unknown is not a reason to exclude, but most small firms are in no park: a measure for 园区企业 is listed,
-    with the park to check, after every item that answers a need without one (`match_park_unknown_last`)."""
+def test_a_park_measure_for_a_firm_that_names_no_park_comes_after_the_others(kb, corpus_settings):
+    """Unknown is not a reason to exclude, but most small firms are in no park: a measure for a park's enterprises
+    is listed, with the park to check, after every item that answers a need and is not one
+    (`match_park_unknown_last`). A measure that names a park in passing is not one."""
     park_eia = f"{PLAN}#三、开展示范营商园区打造行动 > （三）强化园区要素保障 > 4.优化园区环评服务"
     feed_mill = Profile(region="利州区", industry="饲料加工", employees=20, ownership="private", needs=["新厂房要做环评，手续太慢"])
     items = match(kb, feed_mill).items
     ranks = {m.item_id: m.rank for m in items}
     found = next(m for m in items if m.item_id == park_eia)
     assert found.needs == ["新厂房要做环评，手续太慢"] and any("园区企业" in u for u in found.uncertain)
-    elsewhere = [m for m in items if m.needs and not any("园区企业" in u for u in m.uncertain)]
+    elsewhere = [m for m in items if m.needs and not is_park_measure(item(kb, m.item_id))]
     assert len(elsewhere) >= 5 and all(m.rank < ranks[park_eia] for m in elsewhere)
+    # 7.优化环评服务 speaks of 产业园区 in passing: it is for every business, and keeps its place.
+    city_eia = f"{PLAN}#二、开展改革创新提质行动 > （三）创新优化要素保障 > 7.优化环评服务"
+    assert "园区企业" in item(kb, city_eia).values("beneficiaries") and not is_park_measure(item(kb, city_eia))
+    assert ranks[city_eia] < ranks[park_eia]
     in_park = match(kb, feed_mill.model_copy(update={"park": "广元经济技术开发区"}), limit=5).items
     assert park_eia in [m.item_id for m in in_park]
+    # Without the rule the park measure is among the first places for the firm that names no park.
+    other = KnowledgeBase(corpus_settings.model_copy(update={"match_park_unknown_last": False}))
+    try:
+        assert park_eia in [m.item_id for m in Matcher(other).match(feed_mill, limit=3).items]
+    finally:
+        other.close()
 
 
 def test_the_units_of_a_duty_line_are_not_who_benefits(kb):
     """The 责任单位 line of 提升政务服务便利度 names 广元经济技术开发区管委会 among the units that act: the measure
-    is not one for 园区企业, and the unit is still listed among its departments."""
+    is not one for 园区企业, nor for that park's place, and the unit is still listed among its departments."""
     measure = item(kb, f"{PLAN}#一、开展降本增效攻坚行动 > （一）提升政务服务便利度")
-    assert "园区企业" not in measure.values("beneficiaries")
+    assert "园区企业" not in measure.values("beneficiaries") and measure.places == []
     assert "广元经济技术开发区管委会" in measure.cooperating
 
 

@@ -65,7 +65,8 @@ QUALIFIES_PREVIOUS = re.compile(
 )
 LIST_ITEM = re.compile(r"^[（(][一二三四五六七八九十\d]{1,3}[）)]")
 # "具备下列条件的失业人员，可以领取失业保险金：": a list whose items all must hold, not alternatives.
-CONDITIONS_LEAD = re.compile(r"(?:具备|符合|满足)下列(?:全部)?条件|同时(?:具备|符合|满足)")
+# ("符合下列条件之一的" and "不符合下列条件的" are not: one item is enough, or the list is what excludes.)
+CONDITIONS_LEAD = re.compile(r"(?<!不)(?:具备|符合|满足)下列(?:全部)?条件(?!之一)|同时(?:具备|符合|满足)")
 # "本法所称小型微利企业，是指…": a sentence that defines a term the answer rests on.
 DEFINITION = re.compile(r"([\u4e00-\u9fff“”]{2,20}?)[，,]?是指")
 
@@ -332,7 +333,8 @@ class Extractor:
     @staticmethod
     def with_provisions(chosen: list[Evidence]) -> list[Evidence]:
         """Each quoted sentence with what it cannot be read without, from its own chunk: the sentence it
-        qualifies (and a list item's lead-in ending in `：`), and the sentence after it that qualifies it."""
+        qualifies (and a list item's lead-in ending in `：`, with the other items when they are conditions that
+        must all hold), and the sentence after it that qualifies it."""
         result = list(chosen)
         quoted = {(e.span.chunk.chunk_id, e.span.start) for e in result}
 

@@ -144,7 +144,7 @@ class PolicyItem(BaseModel):
 
 def without_duty_lines(text: str) -> str:
     """The text with its 责任单位 lines blanked out, the same length so that offsets still hold."""
-    return "".join(" " * len(line) if DUTY_LINE.match(line.strip()) else line for line in text.splitlines(keepends=True))
+    return "\n".join(" " * len(line) if DUTY_LINE.match(line.strip()) else line for line in text.split("\n"))
 
 
 def find_tags(text: str, offset: int, dictionary: dict[str, list[str]]) -> list[Tag]:
@@ -223,7 +223,8 @@ def extract_items(document: LoadedDocument, doc_id: str, chunks: list[Chunk]) ->
         if not section or section == document.title:
             continue  # the preamble or letterhead before the first measure or article
         lead, cooperating, departments = department_tags(text, start)
-        # The units of a 责任单位 line act; they are not who benefits ("广元经济技术开发区管委会" is no 园区企业).
+        # The units of a 责任单位 line act; they are not who benefits, nor where ("广元经济技术开发区管委会" is no
+        # 园区企业, and names no place the measure is for).
         addressed = without_duty_lines(text)
         item = PolicyItem(
             item_id=item_key(doc_id, section),
@@ -239,7 +240,7 @@ def extract_items(document: LoadedDocument, doc_id: str, chunks: list[Chunk]) ->
             end=end,
             beneficiaries=find_tags(addressed, start, BENEFICIARIES),
             industries=find_tags(addressed, start, INDUSTRIES),
-            places=find_tags(text, start, {place: [place] for place in PLACE_NAMES}),
+            places=find_tags(addressed, start, {place: [place] for place in PLACE_NAMES}),
             benefits=find_tags(addressed, start, BENEFITS),
             conditions=pattern_tags(text, start),
             lead=lead,

@@ -5,8 +5,9 @@ questions) finds the passages that answer it, and their items, among those the e
 are that need's ranking. The first places go to each need's best items in turn (interleaved, no repeats);
 then every other item that answers a need, by the needs' rankings fused with relevance to the whole profile;
 then the items that carry a benefit specific to this enterprise (a group it is in, or a benefit type of its
-needs or industry), by the same fusion. An item that does
-neither is not listed. A measure for park enterprises, when the profile names no park, comes last in its tier. Every listed item is counted in `total`; a page is a slice of the whole ranking.
+needs or industry), by the same fusion. An item that does neither is not listed. A measure for a park's
+enterprises, when the profile names no park, comes last in its tier. Every listed item is counted in `total`;
+a page is a slice of the whole ranking.
 """
 
 import re
@@ -22,6 +23,7 @@ from assistant.index.lexical import LexicalIndex, Tokenizer
 from assistant.matching.eligibility import Eligibility, Judge
 from assistant.matching.profile import Profile
 from assistant.retrieval.hybrid import RRF_K, search
+from assistant.vocabulary import PARKS
 
 # Needs in everyday words → the benefit types that serve them.
 NEED_BENEFITS: list[tuple[re.Pattern, str]] = [
@@ -113,7 +115,7 @@ class Candidate:
     need_ranks: list[int]  # its places in the rankings of the needs it answers (0 = first)
     places: list[str]  # the counties and parks it names that are the enterprise's own
     score: float
-    park_unknown: bool = False  # a measure for 园区企业 while the profile names no park
+    park_unknown: bool = False  # a measure for a park's enterprises (`is_park_measure`) while the profile names no park
 
     @property
     def tier(self) -> int:
@@ -170,6 +172,12 @@ def item_questions(kb: KnowledgeBase) -> dict[str, list[str]]:
     """The texts of the questions attached to each item's section."""
     by_section = kb.questions_by_section
     return {i.item_id: [kb.questions[q].text for q in by_section.get((i.doc_id, i.section), [])] for i in kb.items}
+
+
+def is_park_measure(item: PolicyItem) -> bool:
+    """A measure for the enterprises of a park: its heading says so ("三、开展示范营商园区打造行动 > …"). A text
+    that names a park in passing ("四港（铁路港、…）", "产业园区设立…窗口") is for every business."""
+    return "园区" in item.section or any(park in item.section for park in PARKS)
 
 
 def interleave(rankings: list[list[str]], quota: int) -> list[str]:
@@ -249,7 +257,7 @@ class Matcher:
                     need_ranks=[rank for rank, _ in answered],
                     places=named_places,
                     score=score(item, eligibility, served, relevance.get(item_id, 0.0), words, named_places),
-                    park_unknown=not profile.park and any(t.value == "园区企业" for t in item.beneficiaries),
+                    park_unknown=not profile.park and is_park_measure(item),
                 )
             )
         return self.rank(found, list(rankings.values()))

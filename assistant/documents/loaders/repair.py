@@ -5,6 +5,7 @@ import re
 from dataclasses import dataclass
 
 from assistant.documents.structure import PARAGRAPH_END, is_heading
+from assistant.vocabulary import DUTY_LINE
 
 # Prose has clause punctuation; titles, mastheads and dates have none and must stay on their own line.
 _PROSE = re.compile(r"[，。；、,]")
@@ -13,7 +14,7 @@ MAX_UNITS_CHARS = 80
 
 
 def _is_duty_line(paragraph: str) -> bool:
-    return paragraph.startswith("责任单位")
+    return bool(DUTY_LINE.match(paragraph))
 
 
 def should_join(paragraph: str, following: str) -> bool:
@@ -34,7 +35,7 @@ def continues_duty_line(paragraph: str, following: str) -> bool:
         _is_duty_line(paragraph)
         and paragraph.endswith(("；", ";", "、"))
         and len(following) <= MAX_UNITS_CHARS
-        and not re.search(r"[。！？!?]", following)
+        and not re.search(r"[。！？!?，,]", following)  # units are listed with 、 and ；, prose has commas
         and not is_heading(following)
         and not _is_duty_line(following)
     )
