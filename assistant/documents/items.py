@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from assistant.documents.chunking import Chunk
 from assistant.documents.loaders.base import LoadedDocument
 from assistant.documents.loaders.metadata import EFFECTIVE, find_date
-from assistant.vocabulary import DUTY_LINE, PLACE_NAMES, duty_units, level_tier, split_units
+from assistant.vocabulary import DUTY_LINE, PARKS, PLACE_NAMES, duty_units, level_tier, split_units
 
 # Beneficiaries: label → the words that name them in policy texts.
 BENEFICIARIES: dict[str, list[str]] = {
@@ -142,6 +142,16 @@ class PolicyItem(BaseModel):
         return list(dict.fromkeys(tag.value for tag in getattr(self, field)))
 
 
+# Words by which a text addresses the enterprises of a park, not just names one ("入驻园区的企业").
+PARK_AUDIENCE = re.compile(r"园区(?:内|的)?企业|入园|入驻园区|园区内")
+
+
+def for_park_enterprises(section: str, text: str) -> bool:
+    """A measure for a park's enterprises: its heading names a park or 园区, or its text addresses the firms in one.
+    "四港（铁路港、公路港…）" or "在政务服务大厅、产业园区设立…窗口" name a park in passing, for every business."""
+    return "园区" in section or any(park in section for park in PARKS) or bool(PARK_AUDIENCE.search(text))
+
+
 def without_duty_lines(text: str) -> str:
     """The text with its 责任单位 lines blanked out, the same length so that offsets still hold."""
     return "\n".join(" " * len(line) if DUTY_LINE.match(line.strip()) else line for line in text.split("\n"))
@@ -238,7 +248,11 @@ def extract_items(document: LoadedDocument, doc_id: str, chunks: list[Chunk]) ->
             text=text,
             start=start,
             end=end,
-            beneficiaries=find_tags(addressed, start, BENEFICIARIES),
+            beneficiaries=[
+                tag
+                for tag in find_tags(addressed, start, BENEFICIARIES)
+                if tag.value != "园区企业" or for_park_enterprises(section, addressed)
+            ],
             industries=find_tags(addressed, start, INDUSTRIES),
             places=find_tags(addressed, start, {place: [place] for place in PLACE_NAMES}),
             benefits=find_tags(addressed, start, BENEFITS),

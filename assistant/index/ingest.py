@@ -75,11 +75,12 @@ if TYPE_CHECKING:
 CORPUS_DATA_FILES = {AMENDMENTS_FILE, APPROVALS_FILE}
 # Bump when loading, chunking or item extraction changes, so that unchanged files are read again.
 PIPELINE_VERSION = (
-    17  # 10: chunk vectors under vector_id (store.HASHED_VECTOR_IDS); 11: the 小型微利企业 item tag; 12: OCR marks on chunks;
+    18  # 10: chunk vectors under vector_id (store.HASHED_VECTOR_IDS); 11: the 小型微利企业 item tag; 12: OCR marks on chunks;
 )
 # 13: each stating sentence of a chunk is a vector of its own (store.VectorKey); 14: a notice's frame is no statement;
 # 15: an item's groups, industries and benefits are not read from its 责任单位 line, whose units end at its first 。
-# 16: a 责任单位 line wrapped after its lead units is joined with the cooperating units; 17: nor its places
+# 16: a 责任单位 line wrapped after its lead units is joined with the cooperating units; 17: nor its places;
+# 18: the 园区企业 tag only for a measure addressed to a park's enterprises
 # How widely Chroma's graph search looks. A search asks for up to 300 vectors (100 candidates, each with its
 # sentences); at 200 the far ones differed from an exact search, and from one process to the next (19 of 36
 # matching needs), so matching figures moved between runs. At 1000 it finds the exact nearest vectors of this

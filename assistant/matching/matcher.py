@@ -23,7 +23,6 @@ from assistant.index.lexical import LexicalIndex, Tokenizer
 from assistant.matching.eligibility import Eligibility, Judge
 from assistant.matching.profile import Profile
 from assistant.retrieval.hybrid import RRF_K, search
-from assistant.vocabulary import PARKS
 
 # Needs in everyday words → the benefit types that serve them.
 NEED_BENEFITS: list[tuple[re.Pattern, str]] = [
@@ -175,9 +174,8 @@ def item_questions(kb: KnowledgeBase) -> dict[str, list[str]]:
 
 
 def is_park_measure(item: PolicyItem) -> bool:
-    """A measure for the enterprises of a park: its heading says so ("三、开展示范营商园区打造行动 > …"). A text
-    that names a park in passing ("四港（铁路港、…）", "产业园区设立…窗口") is for every business."""
-    return "园区" in item.section or any(park in item.section for park in PARKS)
+    """A measure for the enterprises of a park (tagged 园区企业, `items.for_park_enterprises`)."""
+    return "园区企业" in item.values("beneficiaries")
 
 
 def interleave(rankings: list[list[str]], quota: int) -> list[str]:
