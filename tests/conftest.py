@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.documents.chunking import chunk_document
+from assistant.documents.chunking import Chunk, chunk_document
 from assistant.documents.loaders import load_file
 from assistant.index.ingest import ingest
 from assistant.index.knowledge_base import KnowledgeBase
@@ -65,10 +65,11 @@ def run_cli(args, settings, stdin=None, **env_overrides):
     )
 
 
-def section_texts(doc_id: str) -> dict[str, str]:
-    """The text of each section of a shipped document, as chunking cuts it (a long section in several chunks)."""
+def section_texts(doc_id: str, chunks: list[Chunk] | None = None) -> dict[str, str]:
+    """The text of each section of a shipped document, as chunking cuts it (a long section in several chunks);
+    `chunks`, when the caller has chunked the document already."""
     texts: dict[str, str] = {}
-    for chunk in chunk_document(load_file(CORPUS / doc_id), doc_id, 500):
+    for chunk in chunks if chunks is not None else chunk_document(load_file(CORPUS / doc_id), doc_id, 500):
         texts[chunk.section] = texts.get(chunk.section, "") + chunk.text
     return texts
 

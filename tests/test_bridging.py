@@ -54,7 +54,7 @@ def test_every_passage_has_attached_questions_in_everyday_words():
         doc_id = path.relative_to(CORPUS).as_posix()
         document = load_file(path)
         chunks = chunk_document(document, doc_id, 500)
-        texts = section_texts(doc_id)
+        texts = section_texts(doc_id, chunks)
         by_section: dict[str, list[str]] = {}
         for q in read_questions_file(questions_file(CORPUS, doc_id), doc_id):
             by_section.setdefault(q.section, []).append(q.text)

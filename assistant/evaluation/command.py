@@ -21,14 +21,19 @@ DEVELOPMENT = (
 )
 
 
+def spoken_list(paths) -> str:
+    """ "a, b and c": the files of a set as the help and the report name them."""
+    names = [str(p) for p in paths]
+    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+
+
 @click.command("eval")
 @click.option(
     "--set",
     "gold_sets",
     multiple=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="The development set: gold questions, one JSON object per line; repeatable. "
-    "Default: eval/gold.jsonl, eval/dev-situations.jsonl, eval/dev-fresh.jsonl and eval/dev-plan-situations.jsonl.",
+    help=f"The development set: gold questions, one JSON object per line; repeatable. Default: {spoken_list(DEVELOPMENT)}.",
 )
 @click.option(
     "--config",
@@ -159,9 +164,11 @@ def eval_command(
     if as_json:
         click.echo(json.dumps(summaries, ensure_ascii=False, indent=2))
     else:
-        paths = [str(p) for p in gold_sets or DEVELOPMENT]
-        names = " and ".join([", ".join(paths[:-1]), paths[-1]] if len(paths) > 1 else paths)
-        click.echo(f"{len(items)} questions from {names}" + (f", {len(blind_items)} from {blind_set}" if blind_items else "") + "\n")
+        click.echo(
+            f"{len(items)} questions from {spoken_list(gold_sets or DEVELOPMENT)}"
+            + (f", {len(blind_items)} from {blind_set}" if blind_items else "")
+            + "\n"
+        )
         questions = {k: v for k, v in summaries.items() if k not in matching}
         click.echo(table(questions))
         if blind_items:
