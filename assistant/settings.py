@@ -114,16 +114,17 @@ class Settings(BaseSettings):
     # Extractive answers refuse when the best sentence's support is below this; chosen by cross-validation on the
     # development set (see README "How the extractive answerer decides").
     refusal_threshold: float = Field(0.5, ge=0.0, le=1.0)
-    # Added to the evidence score of a sentence that states the kind of fact the question asks for (a period,
-    # an amount, a rate, whether it is allowed, how to apply, the conditions). 0.1 with five quotes, chosen in all
-    # five folds (README "Five quotes, and the asked kind of fact first").
+    # Added to the support of a sentence that states the kind of fact the question asks for (a period, an amount,
+    # a rate, whether it is allowed, how to apply, the conditions): it orders the sentences, and counts towards
+    # `refusal_threshold` too. 0.1 with five quotes, chosen in all five folds (README "Five quotes, and the asked
+    # kind of fact first").
     asked_fact_bonus: float = Field(0.1, ge=0.0, le=1.0)
     # The evidence score of a sentence: this share from the question's words it holds, the rest from its
     # embedding's similarity to the question's; and a bonus of `evidence_rank_bonus` / (its passage's rank).
     evidence_lexical_weight: float = Field(0.3, ge=0.0, le=1.0)
     evidence_rank_bonus: float = Field(0.0, ge=0.0, le=1.0)
     # An extractive answer quotes the best sentence and those close to it, at most this many (a 有哪些 question,
-    # six). Each one more carries more key facts and more to check (README "Which sentence answers"; five since
+    # six). Each one more carries more key facts and more to check (README "Four sentences instead of three" and
     # "Five quotes, and the asked kind of fact first").
     max_quoted_sentences: int = Field(5, ge=1, le=10)
     # An answer whose best sentence sits in a passage of at most this many characters quotes the whole passage,

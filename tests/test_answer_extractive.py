@@ -200,20 +200,39 @@ def test_without_city_name():
 def test_an_answer_quotes_up_to_max_quoted_sentences(assistant, corpus_settings):
     """With each passage's sentences ranked alone (no short passage quoted whole), an answer quotes at most
     `max_quoted_sentences`, and each one more allowed adds the next best to the same ones. The employer's rate,
-    which "单位这头要出工资的几个点" asks for, is among the first quotes."""
+    which "单位这头要出工资的几个点" asks for, is among the first three (the third, after the employee's rate and the
+    farm workers' exemption; the question asks no kind of fact that `ASKED_FACT` knows, so no sentence gets the
+    asked-fact bonus)."""
     question = "给员工交失业险，单位这头要出工资的几个点？"
     answer = assistant.ask(question)
-    assert assistant.settings.max_quoted_sentences == 5 and len(answer.citations) <= 5
     assert "本单位工资总额的2%" in answer.citations[0].quote and "本人工资的1%" in answer.answer
     assert_verbatim(answer)
 
     def quotes(most: int) -> list[str]:
         return [c.quote for c in ask_with(corpus_settings, question, max_quoted_sentences=most, whole_passage_chars=0).citations]
 
-    two, three, four = quotes(2), quotes(3), quotes(4)
-    assert len(two) == 2 and len(three) == 3 and len(four) == 4
-    assert set(two) < set(three) < set(four)
-    assert any("本单位工资总额的2%" in quote for quote in four) and any("本人工资的1%" in quote for quote in four)
+    two, three, four, five = quotes(2), quotes(3), quotes(4), quotes(5)
+    assert [len(two), len(three), len(four), len(five)] == [2, 3, 4, 5]
+    assert set(two) < set(three) < set(four) < set(five)
+    assert any("本单位工资总额的2%" in quote for quote in three) and any("本人工资的1%" in quote for quote in three)
+    assert not any("本单位工资总额的2%" in quote for quote in two)
+    by_default = ask_with(corpus_settings, question, whole_passage_chars=0)
+    assert assistant.settings.max_quoted_sentences == 5 and [c.quote for c in by_default.citations] == five
+
+
+def test_a_sentence_stating_the_asked_kind_of_fact_is_preferred(corpus_settings):
+    """ "最长领多久" asks for a period: with `asked_fact_bonus` the period's other half, "失业保险金自办理失业登记之日起
+    计算", is quoted beside 第十七条's periods; without it, a sentence about the other benefits during that time."""
+    question = "失业保险金最长领多久？"
+    with_bonus = ask_with(corpus_settings, question, asked_fact_bonus=0.1)
+    without = ask_with(corpus_settings, question, asked_fact_bonus=0.0)
+    assert corpus_settings.asked_fact_bonus == 0.1
+    for answer in (with_bonus, without):
+        assert not answer.refused and "领取失业保险金的期限最长为12个月" in answer.citations[0].quote
+        assert_verbatim(answer)
+    assert "失业保险金自办理失业登记之日起计算。" in [c.quote for c in with_bonus.citations]
+    assert "失业保险金自办理失业登记之日起计算" not in without.answer
+    assert any("同时享受其他失业保险待遇" in c.quote for c in without.citations)
 
 
 def test_a_short_article_is_quoted_whole(corpus_settings):

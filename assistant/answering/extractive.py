@@ -3,9 +3,11 @@ answer the question, so every word of substance in its answer is verbatim policy
 
 Each sentence of the top passages is scored against the question twice: lexically (the share of the
 question's words, weighted by how rare they are in the corpus, that the sentence or its section contains)
-and semantically (cosine of the e5 query and passage vectors). When the best score is below the
-calibrated `refusal_threshold`, the answer says that no clause answers the question and lists the
-closest ones instead.
+and semantically (cosine of the e5 query and passage vectors), plus `asked_fact_bonus` when it states the kind
+of fact asked (a period, an amount …); that is its support. Its passage's evidence is added to order the
+sentences. When the best support is below the calibrated `refusal_threshold`, or a question asking for a
+quantity gets a best-ordered sentence stating none of that kind, the answer says that no clause answers the
+question and lists the closest ones instead.
 """
 
 import re
@@ -118,7 +120,8 @@ class Evidence:
 
     @property
     def support(self) -> float:
-        """How well the sentence answers the question by itself: what a refusal is decided on."""
+        """How well the sentence answers the question by itself (with the asked-fact bonus): what a refusal is
+        decided on."""
         return self.lexical_weight * self.lexical + (1 - self.lexical_weight) * dense_scale(self.dense) + self.bonus
 
     @property
