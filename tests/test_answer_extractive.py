@@ -216,17 +216,16 @@ def test_an_answer_quotes_up_to_max_quoted_sentences(assistant, corpus_settings)
     assert set(two) < set(three) < set(four) < set(five)
     assert any("本单位工资总额的2%" in quote for quote in three) and any("本人工资的1%" in quote for quote in three)
     assert not any("本单位工资总额的2%" in quote for quote in two)
-    by_default = ask_with(corpus_settings, question, whole_passage_chars=0)
-    assert assistant.settings.max_quoted_sentences == 5 and [c.quote for c in by_default.citations] == five
+    assert assistant.settings.max_quoted_sentences == 5  # so `five` is what the default answer quotes
 
 
-def test_a_sentence_stating_the_asked_kind_of_fact_is_preferred(corpus_settings):
+def test_a_sentence_stating_the_asked_kind_of_fact_is_preferred(assistant, corpus_settings):
     """ "最长领多久" asks for a period: with `asked_fact_bonus` the period's other half, "失业保险金自办理失业登记之日起
     计算", is quoted beside 第十七条's periods; without it, a sentence about the other benefits during that time."""
     question = "失业保险金最长领多久？"
-    with_bonus = ask_with(corpus_settings, question, asked_fact_bonus=0.1)
+    assert assistant.settings.asked_fact_bonus == 0.1
+    with_bonus = assistant.ask(question)
     without = ask_with(corpus_settings, question, asked_fact_bonus=0.0)
-    assert corpus_settings.asked_fact_bonus == 0.1
     for answer in (with_bonus, without):
         assert not answer.refused and "领取失业保险金的期限最长为12个月" in answer.citations[0].quote
         assert_verbatim(answer)
