@@ -165,6 +165,9 @@ class Settings(BaseSettings):
     match_park_unknown_last: bool = True
     # Search, answers and matching leave out documents past their 失效日期 unless this is on (`--include-expired`).
     include_expired: bool = False
+    # Extractive answers: a question that asks two or three things ("能去哪投诉？投诉了多久给处理？") gets the best
+    # sentence for each part quoted too (README "How the extractive answerer decides").
+    answer_each_part: bool = True
     # Quote the sentence that defines a term the answer rests on ("小型微利企业，是指…").
     add_definitions: bool = False
     # Quote with each sentence what it cannot be read without: the sentence it qualifies ("合同另有约定的…" after

@@ -3,7 +3,7 @@
 import pytest
 
 from assistant.answering.answer import Assistant, AssistantError, Message
-from assistant.answering.extractive import CONDITIONS_LEAD, asked_quantities
+from assistant.answering.extractive import CONDITIONS_LEAD, asked_quantities, question_parts
 from assistant.index.knowledge_base import KnowledgeBase
 from assistant.vocabulary import REFUSAL, duty_units, without_city_name
 from conftest import PLAN, assert_verbatim
@@ -232,6 +232,26 @@ def test_a_sentence_stating_the_asked_kind_of_fact_is_preferred(assistant, corpu
     assert "失业保险金自办理失业登记之日起计算。" in [c.quote for c in with_bonus.citations]
     assert "失业保险金自办理失业登记之日起计算" not in without.answer
     assert any("同时享受其他失业保险待遇" in c.quote for c in without.citations)
+
+
+def test_each_part_of_a_two_part_question_gets_its_best_sentence(assistant, corpus_settings):
+    """ "研发费用能加计扣除多少？技术转让所得怎么免税？" asks two things. Scored against the whole question, the
+    sentences on 加计扣除 fill the answer; with `answer_each_part` the best sentence for each part is quoted too,
+    so 第九十条's 500万元 line for 技术转让所得 comes with them (and the half of it after its `；`)."""
+    question = "研发费用能加计扣除多少？技术转让所得怎么免税？"
+    assert question_parts(question) == ["研发费用能加计扣除多少", "技术转让所得怎么免税"]
+    assert question_parts("失业保险金最长领多久？") == [] and question_parts("是吗？研发费用能加计扣除多少？") == []
+    assert assistant.settings.answer_each_part
+    both = assistant.ask(question)
+    one = ask_with(corpus_settings, question, answer_each_part=False)
+    for answer in (both, one):
+        assert not answer.refused and "按照研究开发费用的50%加计扣除" in answer.citations[0].quote
+        assert_verbatim(answer)
+    transfer = [c for c in both.citations if c.section.endswith("第九十条")]
+    assert len(transfer) == 2
+    assert "居民企业技术转让所得不超过500万元的部分，免征企业所得税；" in transfer[0].quote
+    assert transfer[1].quote == "超过500万元的部分，减半征收企业所得税。"
+    assert "技术转让所得" not in one.answer
 
 
 def test_a_short_article_is_quoted_whole(corpus_settings):

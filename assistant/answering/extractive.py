@@ -7,7 +7,8 @@ and semantically (cosine of the e5 query and passage vectors), plus `asked_fact_
 of fact asked (a period, an amount …); that is its support. Its passage's evidence is added to order the
 sentences. When the best support is below the calibrated `refusal_threshold`, or a question asking for a
 quantity gets a best-ordered sentence stating none of that kind, the answer says that no clause answers the
-question and lists the closest ones instead.
+question and lists the closest ones instead. A question that asks two or three things also gets the best
+sentence for each part.
 """
 
 import re
@@ -71,6 +72,12 @@ LIST_ITEM = re.compile(r"^[（(][一二三四五六七八九十\d]{1,3}[）)]")
 CONDITIONS_LEAD = re.compile(r"(?<!不)(?:具备|符合|满足)下列(?:全部)?条件(?!之一)|同时(?:具备|符合|满足)")
 # "本法所称小型微利企业，是指…": a sentence that defines a term the answer rests on.
 DEFINITION = re.compile(r"([\u4e00-\u9fff“”]{2,20}?)[，,]?是指")
+
+# A question may ask two things at once ("能去哪投诉？投诉了多久给处理？"): it is split at its question marks and full
+# stops, and a part needs four Chinese characters to ask something by itself ("是吗？" does not).
+QUESTION_PART_END = re.compile(r"[？?！!。；;]")
+CHINESE = re.compile(r"[\u4e00-\u9fff]")
+MAX_QUESTION_PARTS = 3
 
 # Cues that a question leans on the one before it: "那小微企业呢？", "还有别的吗", "它的期限是多久".
 FOLLOW_UP = re.compile(r"^(那|那么|还有|另外|此外|如果|要是|它|其|这|该|他们|对于)|呢[？?]?$")
@@ -138,6 +145,15 @@ class ExtractiveAnswer:
     best_score: float
 
 
+@dataclass
+class Sentences:
+    """The candidate sentences of the passages (with their passage's rank) and their vectors: embedded once, scored
+    against the question and against each of its parts."""
+
+    spans: list[tuple[int, Span]]
+    vectors: np.ndarray
+
+
 def question_kind(question: str) -> str:
     if OWNER_QUESTION.search(question):
         return "owner"
@@ -154,6 +170,21 @@ def asked_facts(question: str) -> list[str]:
 def asked_quantities(question: str) -> list[str]:
     """The kinds of quantity a question asks for; "股东交了多少钱…多少天内公示？" asks for two."""
     return [kind for kind, pattern in ASKED_QUANTITY if pattern.search(question)]
+
+
+def question_parts(question: str) -> list[str]:
+    """The parts of a question that asks more than one thing, at most MAX_QUESTION_PARTS; [] when it asks one."""
+    parts = [part.strip() for part in QUESTION_PART_END.split(question) if len(CHINESE.findall(part)) >= 4]
+    return parts[:MAX_QUESTION_PARTS] if len(parts) > 1 else []
+
+
+def best_first(evidence: list[Evidence]) -> list[Evidence]:
+    return sorted(evidence, key=lambda e: (-e.score, e.rank, e.span.start))
+
+
+def repeats(candidate: Evidence, chosen: list[Evidence]) -> bool:
+    """Whether a chosen quote already says this sentence (the same text, or a longer one holding it)."""
+    return any(candidate.span.text == c.span.text or candidate.span.text in c.span.text for c in chosen)
 
 
 def merge_follow_up(question: str, history_questions: list[str], kb: KnowledgeBase) -> str:
@@ -185,20 +216,28 @@ class Extractor:
         return sum(w for t, w in zip(terms, weights) if t in text) / total if total else 0.0
 
     def evidence(self, question: str, hits: list[SearchHit]) -> list[Evidence]:
+        """Every candidate sentence of the passages, scored against the question."""
+        return self.scored(question, self.sentences(hits), hits)
+
+    def sentences(self, hits: list[SearchHit]) -> Sentences:
+        # Headings say little alone, and a 责任单位 line is added by owner_line where it is asked for. These are the
+        # sentences the index embedded as search keys, so their vectors come from the cache.
+        spans = [(hit.rank, span) for hit in hits for span in sentence_spans(hit.chunk)]
+        spans = [(rank, span) for rank, span in spans if is_statement(span.text, span.start == 0)]
+        vectors = np.asarray(self.embedder.embed_documents([span.text for _, span in spans])) if spans else np.zeros((0, 0))
+        return Sentences(spans, vectors)
+
+    def scored(self, question: str, sentences: Sentences, hits: list[SearchHit]) -> list[Evidence]:
         # The city's name chooses the documents (search's `place_weight`), not the sentence: every sentence of the
         # plan is about 广元, and those that spell it out (《广元市优化营商环境条例》…) would win every question that
         # names it. A county's name stays: it can single out the measure for that county.
         question = without_city_name(question)
+        if not sentences.spans:
+            return []
         terms = list(dict.fromkeys(self.kb.lexical.tokenizer(question)))
         weights = [self.kb.lexical.idf(t) for t in terms]
-        spans = [(hit.rank, span) for hit in hits for span in sentence_spans(hit.chunk)]
-        # Headings say little alone, and a 责任单位 line is added by owner_line where it is asked for. These are the
-        # sentences the index embedded as search keys, so their vectors come from the cache.
-        spans = [(rank, span) for rank, span in spans if is_statement(span.text, span.start == 0)]
-        if not spans:
-            return []
+        spans, vectors = sentences.spans, sentences.vectors
         query = np.asarray(self.embedder.embed_query(question))
-        vectors = np.asarray(self.embedder.embed_documents([span.text for _, span in spans]))
         dense = vectors @ query / (np.linalg.norm(vectors, axis=1) * np.linalg.norm(query) + 1e-9)
         asked = asked_facts(question)
         settings = self.kb.settings
@@ -251,7 +290,8 @@ class Extractor:
         return found
 
     def answer(self, question: str, hits: list[SearchHit], threshold: float) -> ExtractiveAnswer:
-        evidence = sorted(self.evidence(question, hits), key=lambda e: (-e.score, e.rank, e.span.start))
+        sentences = self.sentences(hits)
+        evidence = best_first(self.scored(question, sentences, hits))
         if not evidence:
             return ExtractiveAnswer(REFUSAL + "检索没有找到相关条款。", [], True, 0.0)
         best = evidence[0].score
@@ -265,6 +305,8 @@ class Extractor:
             lines, citations = self.quote_lines(self.distinct(evidence, 2))
             answer = REFUSAL + "以下是最相关的条款，供参考：\n" + "\n".join(lines)
             return ExtractiveAnswer(answer, citations, True, best)
+        if self.kb.settings.answer_each_part:
+            chosen = self.with_each_part(question, sentences, hits, chosen, evidence)
         if kind == "list":
             chosen = self.with_list_items(chosen, evidence, limit)
         chosen = self.with_continuations(chosen, evidence)
@@ -298,9 +340,23 @@ class Extractor:
         for e in evidence:
             if len(chosen) == limit:
                 break
-            if all(e.span.text != c.span.text and e.span.text not in c.span.text for c in chosen):
+            if not repeats(e, chosen):
                 chosen.append(e)
         return chosen
+
+    def with_each_part(
+        self, question: str, sentences: Sentences, hits: list[SearchHit], chosen: list[Evidence], evidence: list[Evidence]
+    ) -> list[Evidence]:
+        """For a question that asks two or three things, the best sentence for each part too: scored against the
+        whole question, the sentences of the part that shares more words with the passages crowd out the other's."""
+        result = list(chosen)
+        by_place = {(e.span.chunk.chunk_id, e.span.start): e for e in evidence}
+        for part in question_parts(question):
+            found = best_first(self.scored(part, sentences, hits))[0]  # `answer` has returned if there are no sentences
+            best = by_place[(found.span.chunk.chunk_id, found.span.start)]
+            if not repeats(best, result):
+                result.append(best)
+        return result
 
     @staticmethod
     def with_list_items(chosen: list[Evidence], evidence: list[Evidence], limit: int) -> list[Evidence]:
