@@ -234,13 +234,29 @@ def test_a_sentence_stating_the_asked_kind_of_fact_is_preferred(assistant, corpu
     assert any("同时享受其他失业保险待遇" in c.quote for c in without.citations)
 
 
+@pytest.mark.parametrize(
+    ("question", "parts"),
+    [
+        ("研发费用能加计扣除多少？技术转让所得怎么免税？", ["研发费用能加计扣除多少", "技术转让所得怎么免税"]),
+        ("小微企业能贷款吗?利率多少?", ["小微企业能贷款吗", "利率多少"]),
+        # Three parts at most; the fourth is dropped.
+        ("申请条件是什么？需要哪些材料？多久办结？要交钱吗？", ["申请条件是什么", "需要哪些材料", "多久办结"]),
+        ("失业保险金最长领多久？", []),
+        ("是吗？研发费用能加计扣除多少？", []),  # "是吗" is too short to ask anything
+        ("有哪些买卖是不用交增值税的？我想看看自己沾不沾边。", []),  # a statement after the question is no part
+        ("那用水呢？ 报装 最快 几个 工作日", []),  # nor are the terms a follow-up borrowed
+        ("研发费用能加计扣除多少？研发费用能加计扣除多少？", []),  # the same part twice is one
+    ],
+)
+def test_the_parts_of_a_question_are_what_comes_before_each_question_mark(question, parts):
+    assert question_parts(question) == parts
+
+
 def test_each_part_of_a_two_part_question_gets_its_best_sentence(assistant, corpus_settings):
     """ "研发费用能加计扣除多少？技术转让所得怎么免税？" asks two things. Scored against the whole question, the
     sentences on 加计扣除 fill the answer; with `answer_each_part` the best sentence for each part is quoted too,
     so 第九十条's 500万元 line for 技术转让所得 comes with them (and the half of it after its `；`)."""
     question = "研发费用能加计扣除多少？技术转让所得怎么免税？"
-    assert question_parts(question) == ["研发费用能加计扣除多少", "技术转让所得怎么免税"]
-    assert question_parts("失业保险金最长领多久？") == [] and question_parts("是吗？研发费用能加计扣除多少？") == []
     assert assistant.settings.answer_each_part
     both = assistant.ask(question)
     one = ask_with(corpus_settings, question, answer_each_part=False)

@@ -73,9 +73,10 @@ CONDITIONS_LEAD = re.compile(r"(?<!不)(?:具备|符合|满足)下列(?:全部)?
 # "本法所称小型微利企业，是指…": a sentence that defines a term the answer rests on.
 DEFINITION = re.compile(r"([\u4e00-\u9fff“”]{2,20}?)[，,]?是指")
 
-# A question may ask two things at once ("能去哪投诉？投诉了多久给处理？"): it is split at its question marks and full
-# stops, and a part needs four Chinese characters to ask something by itself ("是吗？" does not).
-QUESTION_PART_END = re.compile(r"[？?！!。；;]")
+# A question may ask two things at once ("能去哪投诉？投诉了多久给处理？"): its parts are what comes before each question
+# mark. Text after the last one is no part (a statement such as "我想看看自己沾不沾边。", or the terms a follow-up
+# borrowed from the question before it), and a part needs four Chinese characters to ask something ("是吗？" does not).
+ASKED_PART = re.compile(r"([^？?]+)[？?]")
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
 MAX_QUESTION_PARTS = 3
 
@@ -174,11 +175,13 @@ def asked_quantities(question: str) -> list[str]:
 
 def question_parts(question: str) -> list[str]:
     """The parts of a question that asks more than one thing, at most MAX_QUESTION_PARTS; [] when it asks one."""
-    parts = [part.strip() for part in QUESTION_PART_END.split(question) if len(CHINESE.findall(part)) >= 4]
+    asked = [part.strip() for part in ASKED_PART.findall(question) if len(CHINESE.findall(part)) >= 4]
+    parts = list(dict.fromkeys(asked))
     return parts[:MAX_QUESTION_PARTS] if len(parts) > 1 else []
 
 
 def best_first(evidence: list[Evidence]) -> list[Evidence]:
+    """Sentences by score; a tie goes to the better-ranked passage, then to the earlier sentence in it."""
     return sorted(evidence, key=lambda e: (-e.score, e.rank, e.span.start))
 
 
@@ -216,10 +219,12 @@ class Extractor:
         return sum(w for t, w in zip(terms, weights) if t in text) / total if total else 0.0
 
     def evidence(self, question: str, hits: list[SearchHit]) -> list[Evidence]:
-        """Every candidate sentence of the passages, scored against the question."""
+        """Every candidate sentence of the passages, scored against the question (`answer` does the two steps itself,
+        to score the same sentences against each part of a question too)."""
         return self.scored(question, self.sentences(hits), hits)
 
     def sentences(self, hits: list[SearchHit]) -> Sentences:
+        """The passages' candidate sentences, in passage order, with their vectors."""
         # Headings say little alone, and a 责任单位 line is added by owner_line where it is asked for. These are the
         # sentences the index embedded as search keys, so their vectors come from the cache.
         spans = [(hit.rank, span) for hit in hits for span in sentence_spans(hit.chunk)]
@@ -228,6 +233,8 @@ class Extractor:
         return Sentences(spans, vectors)
 
     def scored(self, question: str, sentences: Sentences, hits: list[SearchHit]) -> list[Evidence]:
+        """The sentences as evidence for `question`, in the order of `sentences.spans`; `hits` give what each
+        sentence's passage adds (`passage_evidence`)."""
         # The city's name chooses the documents (search's `place_weight`), not the sentence: every sentence of the
         # plan is about 广元, and those that spell it out (《广元市优化营商环境条例》…) would win every question that
         # names it. A county's name stays: it can single out the measure for that county.
@@ -305,10 +312,10 @@ class Extractor:
             lines, citations = self.quote_lines(self.distinct(evidence, 2))
             answer = REFUSAL + "以下是最相关的条款，供参考：\n" + "\n".join(lines)
             return ExtractiveAnswer(answer, citations, True, best)
-        if self.kb.settings.answer_each_part:
-            chosen = self.with_each_part(question, sentences, hits, chosen, evidence)
         if kind == "list":
             chosen = self.with_list_items(chosen, evidence, limit)
+        if self.kb.settings.answer_each_part:
+            chosen = self.with_each_part(question, sentences, hits, chosen, evidence)
         chosen = self.with_continuations(chosen, evidence)
         if self.kb.settings.complete_provisions:
             chosen = self.with_provisions(chosen)
@@ -347,13 +354,15 @@ class Extractor:
     def with_each_part(
         self, question: str, sentences: Sentences, hits: list[SearchHit], chosen: list[Evidence], evidence: list[Evidence]
     ) -> list[Evidence]:
-        """For a question that asks two or three things, the best sentence for each part too: scored against the
-        whole question, the sentences of the part that shares more words with the passages crowd out the other's."""
+        """The best sentence for each part of a question that asks two or three things, added to the chosen ones.
+        Scored against the whole question, the sentences answering the part that shares more words with the
+        passages take every place, and the other part goes unanswered."""
         result = list(chosen)
-        by_place = {(e.span.chunk.chunk_id, e.span.start): e for e in evidence}
         for part in question_parts(question):
-            found = best_first(self.scored(part, sentences, hits))[0]  # `answer` has returned if there are no sentences
-            best = by_place[(found.span.chunk.chunk_id, found.span.start)]
+            by_part = self.scored(part, sentences, hits)  # in the order of `evidence` before it was sorted
+            at = by_part.index(best_first(by_part)[0])  # `answer` has returned if there are no sentences
+            # The sentence is added with its score for the whole question, which later steps order by.
+            best = next(e for e in evidence if e.span is sentences.spans[at][1])
             if not repeats(best, result):
                 result.append(best)
         return result
