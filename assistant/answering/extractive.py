@@ -148,11 +148,13 @@ class ExtractiveAnswer:
 
 @dataclass
 class Sentences:
-    """The candidate sentences of the passages (with their passage's rank) and their vectors: embedded once, scored
-    against the question and against each of its parts."""
+    """What an answer's passages offer, read once and scored against the question and against each of its parts:
+    the candidate sentences (with their passage's rank) and their vectors, and the stored vectors of the questions
+    attached to each passage's section, by chunk id."""
 
     spans: list[tuple[int, Span]]
     vectors: np.ndarray
+    attached: dict[str, list[list[float]]]
 
 
 def question_kind(question: str) -> str:
@@ -230,7 +232,21 @@ class Extractor:
         spans = [(hit.rank, span) for hit in hits for span in sentence_spans(hit.chunk)]
         spans = [(rank, span) for rank, span in spans if is_statement(span.text, span.start == 0)]
         vectors = np.asarray(self.embedder.embed_documents([span.text for _, span in spans])) if spans else np.zeros((0, 0))
-        return Sentences(spans, vectors)
+        attached = self.attached_questions(hits) if self.kb.settings.evidence_question_weight else {}
+        return Sentences(spans, vectors, attached)
+
+    def own_hits(self, hits: list[SearchHit]) -> list[SearchHit]:
+        """The passages of this index: a passage from elsewhere (the eval's baseline splits the documents its own
+        way) has its search score on another scale, and no attached questions."""
+        return [hit for hit in hits if hit.chunk.chunk_id in self.kb.chunks]
+
+    def attached_questions(self, hits: list[SearchHit]) -> dict[str, list[list[float]]]:
+        """The stored vectors of the questions attached to each passage's section (one read for all passages)."""
+        ids = {
+            hit.chunk.chunk_id: self.kb.questions_by_section.get((hit.chunk.doc_id, hit.chunk.section), []) for hit in self.own_hits(hits)
+        }
+        vectors = self.kb.question_vectors(sorted({q for group in ids.values() for q in group}))
+        return {chunk_id: [vectors[q] for q in group if q in vectors] for chunk_id, group in ids.items()}
 
     def scored(self, question: str, sentences: Sentences, hits: list[SearchHit]) -> list[Evidence]:
         """The sentences as evidence for `question`, in the order of `sentences.spans`; `hits` give what each
@@ -249,7 +265,7 @@ class Extractor:
         asked = asked_facts(question)
         settings = self.kb.settings
         bonus = settings.asked_fact_bonus
-        passages = self.passage_evidence(query, hits)
+        passages = self.passage_evidence(query, hits, sentences.attached)
         found = []
         for (rank, span), similarity in zip(spans, dense):
             own = self.coverage(terms, weights, span.text.lower())
@@ -271,34 +287,31 @@ class Extractor:
             )
         return found
 
-    def passage_evidence(self, query: np.ndarray, hits: list[SearchHit]) -> dict[str, float]:
+    def passage_evidence(self, query: np.ndarray, hits: list[SearchHit], attached: dict[str, list[list[float]]]) -> dict[str, float]:
         """What a passage adds to the score of each of its sentences: the sentence most like the question is often
         not the one that answers it, while search, with the attached questions, knows better which passage does.
         Two parts: the passage's fused search score relative to the best passage's (`evidence_search_weight`),
         and how close the question is to the nearest question attached to its section, on the dense scale
-        (`evidence_question_weight`)."""
+        (`evidence_question_weight`), from the `attached` questions' vectors (`attached_questions`)."""
         settings = self.kb.settings
         found = {hit.chunk.chunk_id: 0.0 for hit in hits}
-        # Only this index's passages weigh in: a passage from elsewhere (the eval's baseline splits the documents
-        # its own way) has its score on another scale, and no attached questions.
-        ours = [hit for hit in hits if hit.chunk.chunk_id in self.kb.chunks]
+        ours = self.own_hits(hits)
         top = max((hit.score for hit in ours), default=0.0)
         if settings.evidence_search_weight and top > 0:
             for hit in ours:
                 found[hit.chunk.chunk_id] += settings.evidence_search_weight * hit.score / top
         if settings.evidence_question_weight:
-            ids = {hit.chunk.chunk_id: self.kb.questions_by_section.get((hit.chunk.doc_id, hit.chunk.section), []) for hit in ours}
-            vectors = self.kb.question_vectors(sorted({q for group in ids.values() for q in group}))
             unit = query / (np.linalg.norm(query) + 1e-9)
-            for chunk_id, group in ids.items():
-                similarities = [float(np.dot(vectors[q], unit) / (np.linalg.norm(vectors[q]) + 1e-9)) for q in group if q in vectors]
+            for chunk_id, vectors in attached.items():
+                similarities = [float(np.dot(vector, unit) / (np.linalg.norm(vector) + 1e-9)) for vector in vectors]
                 if similarities:
                     found[chunk_id] += settings.evidence_question_weight * dense_scale(max(similarities))
         return found
 
     def answer(self, question: str, hits: list[SearchHit], threshold: float) -> ExtractiveAnswer:
         sentences = self.sentences(hits)
-        evidence = best_first(self.scored(question, sentences, hits))
+        in_order = self.scored(question, sentences, hits)  # one per sentence, in the order of `sentences.spans`
+        evidence = best_first(in_order)
         if not evidence:
             return ExtractiveAnswer(REFUSAL + "检索没有找到相关条款。", [], True, 0.0)
         best = evidence[0].score
@@ -315,7 +328,7 @@ class Extractor:
         if kind == "list":
             chosen = self.with_list_items(chosen, evidence, limit)
         if self.kb.settings.answer_each_part:
-            chosen = self.with_each_part(question, sentences, hits, chosen, evidence)
+            chosen = self.with_each_part(question, sentences, hits, chosen, in_order)
         chosen = self.with_continuations(chosen, evidence)
         if self.kb.settings.complete_provisions:
             chosen = self.with_provisions(chosen)
@@ -352,17 +365,17 @@ class Extractor:
         return chosen
 
     def with_each_part(
-        self, question: str, sentences: Sentences, hits: list[SearchHit], chosen: list[Evidence], evidence: list[Evidence]
+        self, question: str, sentences: Sentences, hits: list[SearchHit], chosen: list[Evidence], in_order: list[Evidence]
     ) -> list[Evidence]:
         """The best sentence for each part of a question that asks two or three things, added to the chosen ones.
         Scored against the whole question, the sentences answering the part that shares more words with the
         passages take every place, and the other part goes unanswered."""
         result = list(chosen)
         for part in question_parts(question):
-            by_part = self.scored(part, sentences, hits)  # in the order of `evidence` before it was sorted
+            by_part = self.scored(part, sentences, hits)  # in the order of `in_order`
             at = by_part.index(best_first(by_part)[0])  # `answer` has returned if there are no sentences
-            # The sentence is added with its score for the whole question, which later steps order by.
-            best = next(e for e in evidence if e.span is sentences.spans[at][1])
+            # The sentence is added with its score for the whole question (`in_order`), which later steps order by.
+            best = in_order[at]
             if not repeats(best, result):
                 result.append(best)
         return result
